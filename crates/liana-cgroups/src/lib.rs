@@ -1,0 +1,1 @@
+//! cgroup management for liana (v1, v2, hybrid).

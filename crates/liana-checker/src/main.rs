@@ -1,0 +1,2 @@
+//! Probe binary for tests.
+fn main() {}

@@ -1,0 +1,1 @@
+//! liana's OCI runtime as a library.
