@@ -18,35 +18,35 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     /// Root directory for container state (default /run/liana, or
     /// $XDG_RUNTIME_DIR/liana for an unprivileged user).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
     /// Write log messages to this file instead of stderr.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
     /// Format of the --log file.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     /// Enable debug logging.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub debug: bool,
 
     /// Manage cgroups through systemd (runc's flag).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub systemd_cgroup: bool,
 
     /// Cgroup manager: cgroupfs, systemd or disabled (crun's flag).
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, value_enum)]
     pub cgroup_manager: Option<CgroupManager>,
 
     /// Treat the runtime as rootless: auto (detect), true or false.
-    #[arg(long, global = true, value_enum, default_value_t = Rootless::Auto)]
+    #[arg(long, value_enum, default_value_t = Rootless::Auto)]
     pub rootless: Rootless,
 
     /// Path to criu (accepted for runc compatibility; checkpointing is not supported).
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, hide = true)]
     pub criu: Option<PathBuf>,
 
     /// Print the version.
@@ -442,8 +442,8 @@ mod tests {
 
     #[test]
     fn exec_keeps_command_flags() {
-        let cli =
-            Cli::try_parse_from(["liana-runtime", "exec", "-t", "c1", "sh", "-c", "ls -l"]).unwrap();
+        let cli = Cli::try_parse_from(["liana-runtime", "exec", "-t", "c1", "sh", "-c", "ls -l"])
+            .unwrap();
         match cli.command {
             Some(Command::Exec(e)) => {
                 assert!(e.tty);

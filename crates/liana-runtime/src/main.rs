@@ -1,11 +1,230 @@
-//! `liana-runtime`: parses flags, calls the library, maps errors to exit codes.
+//! `liana-runtime`: parses runc's flags, calls the runtime library, maps errors to exit
+//! codes (the container's status for `run`, 1 for any error, with the message on stderr
+//! and in the --log file).
 
-use clap::Parser;
-use liana_oci_cli::Cli;
+mod logging;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{CommandFactory, Parser};
+use liana_container::{CreateRequest, RunOutcome, Runtime};
+use liana_oci_cli::{Cli, Command, CreateArgs, Format, Rootless};
 
 fn main() {
     let cli = Cli::parse();
     if cli.version {
-        println!("liana-runtime version {}", env!("CARGO_PKG_VERSION"));
+        print_version();
+        return;
     }
+    let Some(command) = cli.command.as_ref() else {
+        let _ = Cli::command().print_help();
+        std::process::exit(1);
+    };
+    if matches!(
+        command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
+        // Never run set-up stages from the host binary itself (CVE-2019-5736).
+        if let Err(e) = liana_container::sealed::ensure_sealed() {
+            eprintln!("liana-runtime: cannot re-execute from a sealed copy of itself: {e}");
+            std::process::exit(1);
+        }
+    }
+    logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
+    match dispatch(&cli, command) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            tracing::error!("{msg}");
+            if cli.log.is_some() {
+                eprintln!("liana-runtime: {msg}");
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
+fn print_version() {
+    println!("liana-runtime version {}", env!("CARGO_PKG_VERSION"));
+    println!("spec: {}", liana_container::container::OCI_VERSION);
+    println!("+CAP +IDMAPPED-MOUNTS");
+}
+
+fn runtime(cli: &Cli) -> Result<Runtime> {
+    let rootless = match cli.rootless {
+        Rootless::True => true,
+        Rootless::False => false,
+        Rootless::Auto => detect_rootless(),
+    };
+    if (cli.systemd_cgroup || cli.cgroup_manager == Some(liana_oci_cli::CgroupManager::Systemd))
+        && !std::path::Path::new("/run/systemd/system").exists()
+    {
+        bail!(
+            "--systemd-cgroup / --cgroup-manager systemd: systemd is not running on this host \
+             (no /run/systemd/system); use --cgroup-manager cgroupfs"
+        );
+    }
+    Ok(Runtime {
+        root: cli
+            .root
+            .clone()
+            .unwrap_or_else(liana_container::state::default_root),
+        rootless,
+    })
+}
+
+fn detect_rootless() -> bool {
+    if !is_root() {
+        return true;
+    }
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| {
+            let f: Vec<&str> = m.split_whitespace().collect();
+            f != ["0", "0", "4294967295"]
+        })
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn create_request(a: &CreateArgs) -> CreateRequest {
+    CreateRequest {
+        id: a.id.clone(),
+        bundle: a.bundle.clone().unwrap_or_else(|| PathBuf::from(".")),
+        config: a.config.clone(),
+        console_socket: a.console_socket.clone(),
+        pid_file: a.pid_file.clone(),
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds,
+    }
+}
+
+fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
+    match command {
+        Command::Spec(s) => {
+            let bundle = s.bundle.clone().unwrap_or_else(|| PathBuf::from("."));
+            let path = bundle.join("config.json");
+            if path.exists() {
+                bail!("{} exists: remove it first", path.display());
+            }
+            // SAFETY: getuid/getgid have no preconditions.
+            let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+            let v = liana_container::spec::default_spec(s.rootless, uid, gid);
+            let text = serde_json::to_string_pretty(&v)?;
+            std::fs::write(&path, text + "\n")
+                .with_context(|| format!("write {}", path.display()))?;
+            Ok(0)
+        }
+        Command::Create(c) => {
+            runtime(cli)?.create(&create_request(&c.args))?;
+            Ok(0)
+        }
+        Command::Start(s) => {
+            runtime(cli)?.start(&s.id)?;
+            Ok(0)
+        }
+        Command::Run(r) => match runtime(cli)?.run(&create_request(&r.args), r.detach, r.keep)? {
+            RunOutcome::Detached => Ok(0),
+            RunOutcome::Exited(code) => Ok(code),
+        },
+        Command::State(s) => {
+            let st = runtime(cli)?.state(&s.id)?;
+            println!("{}", serde_json::to_string_pretty(&st)?);
+            Ok(0)
+        }
+        Command::Kill(k) => {
+            runtime(cli)?.kill(&k.id, k.signal.as_deref().unwrap_or("SIGTERM"), k.all)?;
+            Ok(0)
+        }
+        Command::Delete(d) => {
+            let rt = runtime(cli)?;
+            if d.regex {
+                rt.delete_matching(&d.id, d.force)?;
+            } else {
+                rt.delete(&d.id, d.force)?;
+            }
+            Ok(0)
+        }
+        Command::List(l) => {
+            let all = runtime(cli)?.list()?;
+            let mut out = std::io::stdout().lock();
+            if l.quiet {
+                for s in &all {
+                    writeln!(out, "{}", s.id)?;
+                }
+            } else if l.format == Format::Json {
+                writeln!(out, "{}", serde_json::to_string(&all)?)?;
+            } else {
+                let rows: Vec<[String; 6]> = all
+                    .iter()
+                    .map(|s| {
+                        [
+                            s.id.clone(),
+                            s.pid.to_string(),
+                            s.status.to_string(),
+                            s.bundle.display().to_string(),
+                            s.created.clone(),
+                            s.owner.clone(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &mut out,
+                    ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+                    &rows,
+                )?;
+            }
+            Ok(0)
+        }
+        Command::Features => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&liana_container::features::features())?
+            );
+            Ok(0)
+        }
+        Command::Exec(_)
+        | Command::Ps(_)
+        | Command::Pause(_)
+        | Command::Resume(_)
+        | Command::Update(_)
+        | Command::Events(_) => {
+            bail!("this command is not supported by this build of liana-runtime yet")
+        }
+    }
+}
+
+fn print_table<const N: usize>(
+    out: &mut impl Write,
+    header: [&str; N],
+    rows: &[[String; N]],
+) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.len());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}   ", w = widths[i]));
+            }
+        }
+        s.trim_end().to_owned()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for r in rows {
+        writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
 }

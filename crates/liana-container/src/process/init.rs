@@ -1,0 +1,274 @@
+//! Stage 3 of 3: the container's init. Builds the rootfs, applies the process's
+//! attributes, reports ready, blocks on the exec fifo until `start`, then execs the
+//! user's program.
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use oci_spec::runtime::LinuxNamespaceType;
+use rustix::fs::OFlags;
+
+use super::setup::{self, SetupError};
+use super::{chain, exit_stage, Detached, Setup};
+use crate::channel::{Channel, ChannelError, Msg};
+use crate::hooks::{self, HookState};
+use crate::procfs::Procfs;
+use crate::rootfs::{self, RootfsError, RootfsPlan};
+use crate::tty::{self, TtyError};
+
+/// An init step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// Building the rootfs failed.
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    /// A process attribute could not be applied.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// The terminal could not be set up.
+    #[error(transparent)]
+    Tty(#[from] TtyError),
+    /// Talking to the parent failed.
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    /// A hook failed.
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
+    /// Another step failed.
+    #[error("{op}")]
+    Sys {
+        /// What failed.
+        op: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn sys(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> InitError {
+    let op = op.into();
+    move |source| InitError::Sys { op, source }
+}
+
+/// Runs the init stage; never returns.
+pub fn run(setup: &Setup<'_>, channel: &Channel, mut detached: Detached) -> ! {
+    let e = match steps(setup, channel, &mut detached) {
+        Ok(e) => e,
+        Err(e) => e,
+    };
+    let msg = chain(&e);
+    if channel.send(&Msg::Error(msg.clone())).is_err() {
+        // The parent is gone (after `create` returned): the container's stderr is the
+        // only place left for the error.
+        let _ = writeln!(std::io::stderr(), "liana-runtime: {msg}");
+    }
+    exit_stage(
+        if matches!(e, InitError::Setup(SetupError::NotFound { .. })) {
+            127
+        } else {
+            1
+        },
+    )
+}
+
+fn steps(
+    setup: &Setup<'_>,
+    channel: &Channel,
+    detached: &mut Detached,
+) -> Result<InitError, InitError> {
+    let spec = &setup.config.spec;
+    let linux = spec.linux().as_ref();
+    // SAFETY: setsid takes no arguments.
+    unsafe { libc::setsid() };
+    let procfs = Procfs::open().map_err(sys("open procfs"))?;
+    let mut plan = setup.plan.clone();
+
+    if setup.ns.is_private(LinuxNamespaceType::Mount) {
+        let mounts = spec.mounts().clone().unwrap_or_default();
+        let devices = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
+        let masked = linux
+            .and_then(|l| l.masked_paths().clone())
+            .unwrap_or_default();
+        let readonly = linux
+            .and_then(|l| l.readonly_paths().clone())
+            .unwrap_or_default();
+        let rp = RootfsPlan {
+            rootfs: &setup.config.rootfs,
+            bundle: &setup.config.bundle,
+            mounts: &mounts,
+            devices: &devices,
+            propagation: linux
+                .and_then(|l| l.rootfs_propagation().as_deref())
+                .filter(|p| !p.is_empty())
+                .and_then(crate::mounts::propagation_flag),
+            masked: &masked,
+            readonly: &readonly,
+            cwd: &plan.cwd,
+            userns: setup.ns.is_new(LinuxNamespaceType::User),
+            cgroupns: setup.ns.is_private(LinuxNamespaceType::Cgroup),
+            no_pivot: setup.no_pivot,
+        };
+        rootfs::prepare(&rp, detached, || {
+            channel
+                .send(&Msg::MountsDone)
+                .and_then(|()| channel.expect_ack())
+                .map_err(|e| RootfsError::Hook(chain(&e)))?;
+            let hooks = spec
+                .hooks()
+                .as_ref()
+                .and_then(|h| h.create_container().clone())
+                .unwrap_or_default();
+            run_hooks_here(setup, "createContainer", &hooks, "created")
+                .map_err(|e| RootfsError::Hook(chain(&e)))
+        })?;
+    } else {
+        rootfs::chroot_only(&setup.config.rootfs)?;
+    }
+
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        rustix::system::sethostname(h.as_bytes())
+            .map_err(|e| sys(format!("set hostname {h}"))(e.into()))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        // SAFETY: setdomainname reads `len` bytes.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(sys(format!("set domainname {d}"))(
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    if let Some(sysctls) = linux.and_then(|l| l.sysctl().as_ref()) {
+        for (k, v) in sysctls {
+            procfs
+                .write(
+                    &format!("sys/{}", crate::sysctl::proc_path(k)),
+                    v.as_bytes(),
+                )
+                .map_err(sys(format!("set sysctl {k}={v}")))?;
+        }
+    }
+    if plan.terminal {
+        let (master, slave) = tty::open_pty()?;
+        tty::attach_console(&slave, plan.console_size)?;
+        channel.send_fds(&Msg::Console, &[master.as_raw_fd()])?;
+        drop(master);
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+        && setup.ns.is_private(LinuxNamespaceType::Mount)
+    {
+        rootfs::make_root_readonly()?;
+    }
+    if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
+        let mut persona: libc::c_ulong = match p.domain() {
+            oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => 0x0008,
+            oci_spec::runtime::LinuxPersonalityDomain::PerLinux => 0,
+        };
+        for f in p.flags().iter().flatten() {
+            persona |= personality_flag(f);
+        }
+        // SAFETY: personality takes an integer.
+        if unsafe { libc::personality(persona) } == -1 {
+            return Err(sys("set personality")(std::io::Error::last_os_error()));
+        }
+    }
+    if !setup.no_new_keyring {
+        join_session_keyring(setup.id.as_str());
+    }
+    setup::apply_privileged(&plan, &procfs)?;
+    if plan.env_var("HOME").is_none() {
+        let home = setup::home_of(plan.uid);
+        plan.set_env("HOME", &home);
+    }
+    setup::switch_user(&plan, setup.last_cap)?;
+    setup::enter_cwd(&plan.cwd)?;
+    let exe = setup::find_executable(&plan.args[0], plan.env_var("PATH"))?;
+
+    channel.send(&Msg::Ready)?;
+    if let Some(fifo) = setup.fifo {
+        // SAFETY: the fifo fd was opened by the parent before fork and stays open.
+        let fifo = unsafe { BorrowedFd::borrow_raw(fifo) };
+        wait_for_start(&procfs, fifo)?;
+    }
+    let hooks = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().clone())
+        .unwrap_or_default();
+    run_hooks_here(setup, "startContainer", &hooks, "running")?;
+
+    if plan.listen_fds {
+        plan.set_env("LISTEN_PID", &std::process::id().to_string());
+    }
+    drop(procfs);
+    let mut own = setup.own_fds.clone();
+    own.push(channel.raw_fd());
+    setup::prepare_fds(plan.preserve_fds, &own)?;
+    setup::reset_signals();
+    if plan.no_new_privileges {
+        if let Some(p) = setup.seccomp {
+            setup::finish_capabilities(&plan, setup.last_cap)?;
+            p.install().map_err(sys("install seccomp filter"))?;
+        } else {
+            setup::finish_capabilities(&plan, setup.last_cap)?;
+        }
+    } else {
+        if let Some(p) = setup.seccomp {
+            p.install().map_err(sys("install seccomp filter"))?;
+        }
+        setup::finish_capabilities(&plan, setup.last_cap)?;
+    }
+    Ok(InitError::Setup(setup::exec(&exe, &plan.args, &plan.env)))
+}
+
+/// Blocks until `start` opens the exec fifo for reading, then tells it we are going.
+fn wait_for_start(procfs: &Procfs, fifo: BorrowedFd<'_>) -> Result<(), InitError> {
+    let fd = procfs
+        .reopen_fd(fifo, OFlags::WRONLY)
+        .map_err(sys("open exec fifo"))?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(b"0").map_err(sys("write exec fifo"))
+}
+
+fn run_hooks_here(
+    setup: &Setup<'_>,
+    kind: &'static str,
+    list: &[oci_spec::runtime::Hook],
+    status: &str,
+) -> Result<(), hooks::HookError> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let ann = setup.config.spec.annotations().clone().unwrap_or_default();
+    let st = HookState {
+        oci_version: setup.config.spec.version(),
+        id: setup.id.as_str(),
+        status,
+        pid: Some(std::process::id() as i32),
+        bundle: &setup.config.bundle,
+        annotations: &ann,
+    };
+    hooks::run(kind, list, &st)
+}
+
+fn personality_flag(_name: &str) -> libc::c_ulong {
+    // runtime-spec defines no portable flags yet; unknown ones are ignored as runc does.
+    0
+}
+
+fn join_session_keyring(id: &str) {
+    let name = std::ffi::CString::new(format!("_ses.{id}")).expect("id has no NUL");
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl(JOIN_SESSION_KEYRING) reads a NUL-terminated name.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        // Keyrings are unavailable in some sandboxes (ENOSYS, EACCES): runc carries on.
+        tracing::debug!(
+            "cannot join a session keyring: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}

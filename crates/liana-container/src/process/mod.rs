@@ -1,0 +1,99 @@
+//! Creating the container's processes, in three named stages talking over one socket
+//! ([`crate::channel`]):
+//!
+//! * **parent** ([`create`]): the runtime command. Validates, prepares state, forks the
+//!   bootstrap, answers its requests (id mappings, prepared bind mounts, hooks), then
+//!   records the init's pid and leaves.
+//! * **bootstrap** ([`bootstrap`]): a fork of the parent. Joins the cgroup, joins or
+//!   creates the namespaces (user namespace first), then forks the init into the new
+//!   pid namespace with CLONE_PARENT so that the init is the parent's child, and exits.
+//! * **init** ([`init`]): pid 1 of the container. Builds the rootfs, sets the process's
+//!   attributes, reports ready, waits on the exec fifo for `start`, and execs.
+//!
+//! The parent re-executes itself from a sealed memfd first ([`crate::sealed`]), so no
+//! stage ever runs from the host's binary file.
+
+pub mod bootstrap;
+pub mod create;
+pub mod init;
+pub mod setup;
+
+use std::os::fd::{OwnedFd, RawFd};
+
+use crate::cgroups::CgroupJoin;
+use crate::config::{Config, ContainerId, NamespaceSet};
+use crate::namespaces;
+use crate::seccomp::SeccompProgram;
+use setup::ProcessPlan;
+
+/// Everything the bootstrap and init stages need, built by the parent before fork and
+/// inherited through it.
+#[derive(Debug)]
+pub struct Setup<'a> {
+    /// Loaded config.
+    pub config: &'a Config,
+    /// Container id.
+    pub id: &'a ContainerId,
+    /// Which namespaces are private.
+    pub ns: NamespaceSet,
+    /// Namespaces to join and create.
+    pub ns_plan: &'a namespaces::Plan,
+    /// The process to run.
+    pub plan: ProcessPlan,
+    /// O_PATH fd of the exec fifo.
+    pub fifo: Option<RawFd>,
+    /// --no-pivot.
+    pub no_pivot: bool,
+    /// --no-new-keyring.
+    pub no_new_keyring: bool,
+    /// Highest capability the kernel knows.
+    pub last_cap: u32,
+    /// The runtime's own fds that must not reach the container even when they fall in
+    /// the preserved range.
+    pub own_fds: Vec<RawFd>,
+    /// Parent-only fds the bootstrap closes right after fork (the state directory,
+    /// whose flock must not outlive the parent).
+    pub close_after_fork: Vec<RawFd>,
+    /// Cgroup to join in the bootstrap stage.
+    pub cgroup: Option<&'a dyn CgroupJoin>,
+    /// Seccomp program to install right before exec.
+    pub seccomp: Option<&'a SeccompProgram>,
+}
+
+/// Detached mount trees received from the parent, by mount index.
+pub type Detached = Vec<Option<OwnedFd>>;
+
+/// fork(2). The caller must be single-threaded.
+///
+/// # Safety
+/// The child may only use what is safe after fork in a single-threaded process.
+pub(crate) unsafe fn fork() -> std::io::Result<libc::pid_t> {
+    // SAFETY: forwarded to the caller's contract.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(pid)
+    }
+}
+
+/// Terminates a forked stage without running destructors or atexit handlers.
+pub(crate) fn exit_stage(code: i32) -> ! {
+    // SAFETY: _exit is always safe; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Formats an error with its whole source chain.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
