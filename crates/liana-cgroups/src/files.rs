@@ -9,10 +9,17 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// Writes `value` to `dir/file` in a single `write(2)`.
+/// Writes `value` and a newline to `path` in a single `write(2)`.
+///
+/// cgroupfs treats every `write(2)` as one command and strips the newline, so
+/// `O_APPEND` changes nothing there; on a plain file (the fake cgroupfs of the
+/// tests) it keeps a log of every value written, one per line.
 pub(crate) fn write_raw(path: &Path, value: &str) -> io::Result<()> {
-    let mut f = OpenOptions::new().write(true).open(path)?;
-    f.write_all(value.as_bytes())
+    let mut f = OpenOptions::new().append(true).open(path)?;
+    let mut buf = Vec::with_capacity(value.len() + 1);
+    buf.extend_from_slice(value.as_bytes());
+    buf.push(b'\n');
+    f.write_all(&buf)
 }
 
 /// Writes a resource value, naming `key` on failure.
@@ -53,10 +60,20 @@ pub(crate) fn read_opt(dir: &Path, file: &str) -> Result<Option<String>> {
     }
 }
 
+/// The value of a single-value file: its last non-empty line (cgroupfs files
+/// have one; a fake cgroupfs file keeps every value written, the last wins).
+pub(crate) fn last_line(s: &str) -> &str {
+    s.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
 /// Parses a single cgroup number; `max` is `u64::MAX`, `-1` (v1's unlimited
 /// in some files) too.
 pub(crate) fn parse_u64(s: &str) -> Option<u64> {
-    match s.trim() {
+    match last_line(s) {
         "max" | "-1" => Some(u64::MAX),
         t => t.parse().ok(),
     }

@@ -36,11 +36,11 @@ pub(crate) fn create(mountpoint: &Path, dir: &Path, created: &mut Vec<PathBuf>) 
 
 fn copy_from_parent(dir: &Path, parent: &Path, fresh: bool) -> Result<()> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        if !fresh && !files::read(dir, file)?.trim().is_empty() {
+        if !fresh && !files::last_line(&files::read(dir, file)?).is_empty() {
             continue;
         }
         let value = files::read(parent, file)?;
-        let value = value.trim();
+        let value = files::last_line(&value);
         if !value.is_empty() {
             files::write_control(dir, file, value)?;
         }

@@ -13,7 +13,7 @@ const STATE: &str = "freezer.state";
 /// Reads the state.
 pub(crate) fn state(dir: &Path) -> Result<FreezerState> {
     let s = files::read(dir, STATE)?;
-    match s.trim() {
+    match files::last_line(&s) {
         "THAWED" => Ok(FreezerState::Thawed),
         "FREEZING" => Ok(FreezerState::Freezing),
         "FROZEN" => Ok(FreezerState::Frozen),

@@ -44,7 +44,7 @@ pub(crate) fn set(dir: &Path, c: &LinuxCpu, mode: SetMode) -> Result<()> {
             SetMode::Update if quota.is_none() || period.is_none() => files::read(dir, "cpu.max")?,
             _ => "max 100000".to_string(),
         };
-        let mut cur = current.split_whitespace();
+        let mut cur = files::last_line(&current).split_whitespace();
         let (cur_quota, cur_period) = (cur.next().unwrap_or("max"), cur.next().unwrap_or("100000"));
         let q = match quota {
             Some(q) if q > 0 => q.to_string(),

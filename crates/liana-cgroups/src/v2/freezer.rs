@@ -21,7 +21,7 @@ pub(crate) fn state(dir: &Path) -> Result<FreezerState> {
             })
         };
     };
-    if want.trim() == "0" {
+    if files::last_line(&want) == "0" {
         return Ok(FreezerState::Thawed);
     }
     let events = files::read(dir, "cgroup.events")?;
