@@ -234,3 +234,29 @@ fn stats_read_v2_files() {
     assert_eq!(s.blkio.io_serviced_recursive[1].value, 2);
     assert_eq!(s.hugetlb["2MB"].failcnt, 0);
 }
+
+#[test]
+fn oom_watcher_follows_memory_events() {
+    let host = FakeHost::v2();
+    let m = host.manager("ctr", Some("/ctr"));
+    host.populate(&m);
+    let d = m.paths()[""].clone();
+    let mut w = m.oom_watcher().unwrap();
+    assert_eq!(
+        w.wait(Some(std::time::Duration::from_millis(50))).unwrap(),
+        None
+    );
+    let writer = {
+        let d = d.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            fs::write(d.join("memory.events"), "oom 1\noom_kill 2\n").unwrap();
+        })
+    };
+    let ev = w.wait(Some(std::time::Duration::from_secs(5))).unwrap();
+    writer.join().unwrap();
+    assert_eq!(ev, Some(liana_cgroups::OomEvent::Oom { count: 2 }));
+    fs::write(d.join("cgroup.events"), "populated 0\nfrozen 0\n").unwrap();
+    let ev = w.wait(Some(std::time::Duration::from_secs(5))).unwrap();
+    assert_eq!(ev, Some(liana_cgroups::OomEvent::Gone));
+}

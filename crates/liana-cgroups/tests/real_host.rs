@@ -16,9 +16,7 @@ use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use liana_cgroups::{
-    CgroupSetup, Error, FreezerState, Manager, ManagerConfig, Mode, OomEvent,
-};
+use liana_cgroups::{CgroupSetup, Error, FreezerState, Manager, ManagerConfig, Mode, OomEvent};
 use nix::sys::signal::Signal;
 use oci_spec::runtime::LinuxResources;
 
@@ -133,12 +131,15 @@ fn spawn_in(m: &Arc<Manager>, script: &str) -> Child {
 fn wait_for<F: FnMut() -> bool>(what: &str, mut f: F) {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
         sleep(Duration::from_millis(20));
     }
 }
 
-fn read(p: &PathBuf, f: &str) -> String {
+fn read(p: &std::path::Path, f: &str) -> String {
     fs::read_to_string(p.join(f)).unwrap().trim().to_string()
 }
 
@@ -146,7 +147,11 @@ fn read(p: &PathBuf, f: &str) -> String {
 fn lifecycle_on_the_host_hierarchies() {
     let Some(setup) = host() else { return };
     let parent = Parent::new(&setup);
-    let mut m = Manager::new(&setup, &ManagerConfig::new("ctr", Some(&parent.path("ctr")))).unwrap();
+    let mut m = Manager::new(
+        &setup,
+        &ManagerConfig::new("ctr", Some(&parent.path("ctr"))),
+    )
+    .unwrap();
     m.create().unwrap();
     for (name, dir) in m.paths() {
         assert!(dir.is_dir(), "{name}: {} missing", dir.display());
@@ -171,10 +176,15 @@ fn lifecycle_on_the_host_hierarchies() {
     let script = format!("while :; do echo x >> {}; sleep 0.01; done", dir.display());
     let mut child = spawn_in(&m, &script);
     let pid = child.id() as i32;
-    wait_for("the child in the cgroup", || m.pids().unwrap().contains(&pid));
+    wait_for("the child in the cgroup", || {
+        m.pids().unwrap().contains(&pid)
+    });
     for (name, d) in &p {
         let procs = fs::read_to_string(d.join("cgroup.procs")).unwrap();
-        assert!(procs.lines().any(|l| l == pid.to_string()), "pid not in {name}");
+        assert!(
+            procs.lines().any(|l| l == pid.to_string()),
+            "pid not in {name}"
+        );
     }
 
     let stats = m.stats().unwrap();
@@ -243,23 +253,38 @@ fn v1_update_orders_memory_and_swap() {
         return;
     }
     let mb = |n: i64| n * 1024 * 1024;
-    m.set(&res(&format!(r#"{{"memory": {{"limit": {}, "swap": {}}}}}"#, mb(64), mb(128))))
-        .unwrap();
+    m.set(&res(&format!(
+        r#"{{"memory": {{"limit": {}, "swap": {}}}}}"#,
+        mb(64),
+        mb(128)
+    )))
+    .unwrap();
     // Lowering both: the limit must go first or memsw < limit is refused.
-    m.update(&res(&format!(r#"{{"memory": {{"limit": {}, "swap": {}}}}}"#, mb(16), mb(24))))
-        .unwrap();
+    m.update(&res(&format!(
+        r#"{{"memory": {{"limit": {}, "swap": {}}}}}"#,
+        mb(16),
+        mb(24)
+    )))
+    .unwrap();
     assert_eq!(read(&d, "memory.limit_in_bytes"), mb(16).to_string());
     assert_eq!(read(&d, "memory.memsw.limit_in_bytes"), mb(24).to_string());
     // Raising both: memsw must go first.
-    m.update(&res(&format!(r#"{{"memory": {{"limit": {}, "swap": {}}}}}"#, mb(256), mb(512))))
-        .unwrap();
+    m.update(&res(&format!(
+        r#"{{"memory": {{"limit": {}, "swap": {}}}}}"#,
+        mb(256),
+        mb(512)
+    )))
+    .unwrap();
     assert_eq!(read(&d, "memory.limit_in_bytes"), mb(256).to_string());
     assert_eq!(read(&d, "memory.memsw.limit_in_bytes"), mb(512).to_string());
     // The kernel's own refusal names the key.
     let err = m
         .update(&res(&format!(r#"{{"memory": {{"swap": {}}}}}"#, mb(1))))
         .unwrap_err();
-    assert!(matches!(&err, Error::SetResource { key, .. } if key == "memory.swap"), "{err}");
+    assert!(
+        matches!(&err, Error::SetResource { key, .. } if key == "memory.swap"),
+        "{err}"
+    );
     m.destroy().unwrap();
 }
 
@@ -267,14 +292,24 @@ fn v1_update_orders_memory_and_swap() {
 fn oom_is_reported() {
     let Some(setup) = host() else { return };
     let parent = Parent::new(&setup);
-    let mut m = Manager::new(&setup, &ManagerConfig::new("oom", Some(&parent.path("oom")))).unwrap();
+    let mut m = Manager::new(
+        &setup,
+        &ManagerConfig::new("oom", Some(&parent.path("oom"))),
+    )
+    .unwrap();
     m.create().unwrap();
     m.set(&res(r#"{"memory": {"limit": 16777216}}"#)).unwrap();
     let m = Arc::new(m);
     let mut watcher = m.oom_watcher().unwrap();
-    let mut child = spawn_in(&m, "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}");
+    let mut child = spawn_in(
+        &m,
+        "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}",
+    );
     let ev = watcher.wait(Some(Duration::from_secs(20))).unwrap();
-    assert!(matches!(ev, Some(OomEvent::Oom { count }) if count >= 1), "{ev:?}");
+    assert!(
+        matches!(ev, Some(OomEvent::Oom { count }) if count >= 1),
+        "{ev:?}"
+    );
     let status = child.wait().unwrap();
     assert!(!status.success());
     m.kill_all(Signal::SIGKILL).unwrap();
@@ -302,10 +337,18 @@ fn v2_freeze_kill_and_hugetlb_on_the_unified_tree() {
     assert_eq!(m.mode(), Some(Mode::V2));
     m.create().unwrap();
     let d = m.paths()[""].clone();
-    let has_hugetlb = v2.unified.as_ref().unwrap().controllers.iter().any(|c| c == "hugetlb");
+    let has_hugetlb = v2
+        .unified
+        .as_ref()
+        .unwrap()
+        .controllers
+        .iter()
+        .any(|c| c == "hugetlb");
     if has_hugetlb && d.join("hugetlb.2MB.max").exists() {
-        m.set(&res(r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}"#))
-            .unwrap();
+        m.set(&res(
+            r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}"#,
+        ))
+        .unwrap();
         assert_eq!(read(&d, "hugetlb.2MB.max"), "4194304");
         let stats = m.stats().unwrap();
         assert!(stats.hugetlb.contains_key("2MB"), "{:?}", stats.hugetlb);
@@ -313,7 +356,9 @@ fn v2_freeze_kill_and_hugetlb_on_the_unified_tree() {
         eprintln!("note: hugetlb not available on the unified tree");
     }
     let err = m
-        .set(&res(r#"{"hugepageLimits": [{"pageSize": "3MB", "limit": 1}]}"#))
+        .set(&res(
+            r#"{"hugepageLimits": [{"pageSize": "3MB", "limit": 1}]}"#,
+        ))
         .err();
     if has_hugetlb {
         assert!(
@@ -325,7 +370,7 @@ fn v2_freeze_kill_and_hugetlb_on_the_unified_tree() {
     let m = Arc::new(m);
     let mut child = spawn_in(&m, "sleep 60");
     let pid = child.id() as i32;
-    wait_for("child in v2 cgroup", || m.pids().unwrap() == vec![pid]);
+    wait_for("child in v2 cgroup", || m.pids().unwrap().contains(&pid));
     if !d.join("cgroup.freeze").exists() {
         eprintln!("skipping freeze: no cgroup.freeze");
     } else {
@@ -359,9 +404,14 @@ fn v2_ebpf_device_filter_is_enforced() {
     ]}"#))
         .unwrap();
     let m = Arc::new(m);
-    let script = "echo hi > /dev/null || exit 3; head -c1 /dev/zero >/dev/null 2>&1 && exit 4; exit 0";
+    let script =
+        "echo hi > /dev/null || exit 3; head -c1 /dev/zero >/dev/null 2>&1 && exit 4; exit 0";
     let status = spawn_in(&m, script).wait().unwrap();
-    assert_eq!(status.code(), Some(0), "device filter not enforced: {status:?}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "device filter not enforced: {status:?}"
+    );
     // Replace the filter on update: now /dev/zero is allowed too, and only
     // one program stays attached.
     m.update(&res(r#"{"devices": [
@@ -373,7 +423,11 @@ fn v2_ebpf_device_filter_is_enforced() {
     let status = spawn_in(&m, "head -c1 /dev/zero >/dev/null || exit 5; exit 0")
         .wait()
         .unwrap();
-    assert_eq!(status.code(), Some(0), "updated filter not in force: {status:?}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "updated filter not in force: {status:?}"
+    );
     wait_for("empty", || m.pids().unwrap().is_empty());
     m.destroy().unwrap();
 }
@@ -413,5 +467,72 @@ fn timing_create_set_destroy() {
         worst,
         detect
     );
-    assert!(total / n < Duration::from_millis(200), "cgroup setup too slow");
+    assert!(
+        total / n < Duration::from_millis(200),
+        "cgroup setup too slow"
+    );
+}
+
+const ROOTLESS_CHILD: &str = "LIANA_CGROUPS_ROOTLESS_CHILD";
+
+/// Runs in a re-executed copy of this test binary as uid/gid 65534; does
+/// nothing in a normal run.
+#[test]
+fn rootless_child_scenario() {
+    if std::env::var_os(ROOTLESS_CHILD).is_none() {
+        return;
+    }
+    assert!(!nix::unistd::geteuid().is_root());
+    let setup = CgroupSetup::detect().unwrap();
+    let mut cfg = ManagerConfig::new(&format!("rootless-{}", std::process::id()), None);
+    cfg.rootless = true;
+    let mut m = Manager::new(&setup, &cfg).unwrap();
+    m.create().unwrap();
+    let hierarchies = setup.v1.len() + usize::from(setup.unified.is_some());
+    assert_eq!(m.skipped().len(), hierarchies, "skipped {:?}", m.skipped());
+    assert!(m.paths().is_empty());
+    m.apply(0).unwrap();
+    let err = m
+        .set(&res(r#"{"memory": {"limit": 1000000}}"#))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Unsupported { reason, .. } if reason.contains("rootless")),
+        "{err}"
+    );
+    m.set(&res(r#"{"devices": [{"allow": false, "access": "rwm"}]}"#))
+        .unwrap();
+    m.destroy().unwrap();
+    // With an explicit cgroupsPath the lack of permission is fatal.
+    cfg.cgroups_path = Some(format!("/liana-rootless-{}", std::process::id()));
+    let mut m = Manager::new(&setup, &cfg).unwrap();
+    let err = m.create().unwrap_err();
+    assert_eq!(
+        err.kind(),
+        liana_cgroups::ErrorKind::PermissionDenied,
+        "{err}"
+    );
+}
+
+#[test]
+fn rootless_skips_cgroups_it_may_not_write() {
+    let Some(_) = host() else { return };
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "rootless_child_scenario",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ROOTLESS_CHILD, "1")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "rootless child failed:\n{text}");
+    assert!(text.contains("1 passed"), "the child ran no test:\n{text}");
 }
