@@ -22,6 +22,31 @@
 //!
 //! Host paths (`/proc/self/...`, cgroup mounts, `/run/systemd/system`) are
 //! parameters everywhere so tests run on a fake cgroupfs in a temp dir.
+//!
+//! # Using it from the runtime
+//!
+//! * `create`/`run`: `CgroupSetup::detect()` once, `Manager::new`, store
+//!   `manager.state()` in the container state **before** `create()` (so a
+//!   crash mid-create is repairable), then `create()`, `set(&resources)` —
+//!   which validates everything first and names the runtime-spec key on
+//!   failure — and `apply(0)` in the forked child (or `apply(pid)` from the
+//!   parent). On any failure after `create()`, call `destroy()`.
+//! * `linux.resources.devices` is applied as given: append the default device
+//!   allowlist (`/dev/null`, `/dev/zero`, ptys...) before calling `set`, as
+//!   runc does; `None` leaves device access untouched.
+//! * cgroup namespace: unshare it after `apply`; for the `/sys/fs/cgroup`
+//!   mount inside the container use [`Manager::mounts`] (v1: one bind or
+//!   `cgroup` mount per hierarchy plus symlinks such as `cpu` →
+//!   `cpu,cpuacct`; v2: one `cgroup2` mount).
+//! * `update`: `Manager::from_state(saved).update(&resources)`.
+//! * `pause`/`resume`: `freeze()`/`thaw()`; `freezer_state()` for `state`.
+//! * `ps`: `pids()`. `kill --all`: `kill_all(signal)`.
+//! * `events`: `stats()` wrapped in [`Event::stats`]; `oom_watcher()` and
+//!   [`OomWatcher::wait`] (or poll its fd) for `{"type":"oom"}` events.
+//! * `delete` (also `--force` after a crash): `kill_all(SIGKILL)`, wait for
+//!   `pids()` to be empty, `destroy()` (idempotent). Without a saved state,
+//!   `Manager::new` with the same id and cgroupsPath yields the same paths.
+//! * Errors: [`Error::kind`] for exit codes; messages name file, key or pid.
 
 pub mod bpf;
 pub mod devices;

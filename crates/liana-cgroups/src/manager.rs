@@ -169,6 +169,9 @@ impl Manager {
     /// Resolves the container's cgroup in every hierarchy of `setup`. Does no
     /// I/O except, for the systemd driver, checking that systemd runs.
     pub fn new(setup: &CgroupSetup, config: &ManagerConfig) -> Result<Manager> {
+        if config.driver == Driver::Disabled {
+            return Ok(Manager::disabled(&config.id));
+        }
         let path = parse_cgroups_path(
             config.cgroups_path.as_deref(),
             &config.id,
@@ -191,7 +194,6 @@ impl Manager {
             loader: Arc::new(KernelLoader),
         };
         match (config.driver, path) {
-            (Driver::Disabled, _) => return Ok(m),
             (Driver::Systemd, CgroupsPath::Systemd(unit)) => {
                 systemd::check_running(&config.systemd_marker)?;
                 return Err(Error::SystemdUnsupported {

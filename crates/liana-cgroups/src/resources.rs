@@ -251,17 +251,14 @@ impl Manager {
                 reason,
             })?;
             let ctrl = v2::unified::controller_of(k);
-            if ctrl == "cgroup" {
+            if ctrl == "cgroup" || u.controllers.iter().any(|c| c == ctrl) {
                 continue;
             }
-            if !self.v1.is_empty() && !u.controllers.iter().any(|c| c == ctrl) {
-                return Err(Error::Unsupported {
-                    key,
-                    reason: format!(
-                        "the {ctrl} controller is not on the unified hierarchy of this hybrid host"
-                    ),
-                });
+            let mut reason = v2::unified::unavailable(ctrl);
+            if !self.v1.is_empty() {
+                reason.push_str(" on the unified hierarchy of this hybrid host");
             }
+            return Err(Error::Unsupported { key, reason });
         }
         Ok(())
     }

@@ -176,10 +176,28 @@ fn v2_specific_errors_name_the_key() {
         err(r#"{"unified": {"../x": "1"}}"#),
         Error::InvalidResource { key, .. } if key.starts_with("unified")
     ));
+    assert!(matches!(
+        err(r#"{"unified": {"NOT-A-VALID-KEY": "1"}}"#),
+        Error::InvalidResource { reason, .. } if reason.contains("CONTROLLER.VALUE")
+    ));
+    // An available controller's missing file keeps the kernel's ENOENT.
+    match err(r#"{"unified": {"memory.DOESNTEXIST": "baz"}}"#) {
+        e @ Error::SetResource { .. } => {
+            let cause = std::error::Error::source(&e).unwrap().to_string();
+            assert!(
+                cause.to_lowercase().contains("no such file or directory"),
+                "{cause}"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
     match err(r#"{"unified": {"misc.max": "1"}}"#) {
         Error::Unsupported { key, reason } => {
             assert_eq!(key, "unified[\"misc.max\"]");
-            assert!(reason.contains("misc controller"), "{reason}");
+            assert!(
+                reason.contains("controller `misc` is not available"),
+                "{reason}"
+            );
         }
         other => panic!("unexpected {other:?}"),
     }

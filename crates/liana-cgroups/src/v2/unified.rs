@@ -13,15 +13,25 @@ pub(crate) fn controller_of(key: &str) -> &str {
     key.split('.').next().unwrap_or(key)
 }
 
-/// Checks a key names a file directly in the cgroup directory.
+/// Checks a key names a file directly in the cgroup directory (wording as
+/// crun's, whose tests look for it).
 pub(crate) fn check_key(key: &str) -> std::result::Result<(), String> {
-    if key.is_empty() || key.contains('/') || key.starts_with('.') || !key.contains('.') {
-        return Err(format!("{key:?} is not a cgroup v2 file name"));
+    let (ctrl, rest) = key.split_once('.').unwrap_or((key, ""));
+    if ctrl.is_empty() || rest.is_empty() || key.contains('/') || key.contains("..") {
+        return Err(format!(
+            "the specified key has not the form CONTROLLER.VALUE `{key}`"
+        ));
     }
     Ok(())
 }
 
-/// Writes every key; on `ENOENT`, reports the missing controller.
+/// The message for a controller that is not available.
+pub(crate) fn unavailable(ctrl: &str) -> String {
+    format!("the requested cgroup controller `{ctrl}` is not available")
+}
+
+/// Writes every key. A missing file of an available controller keeps the
+/// kernel's "no such file or directory" as the cause.
 pub(crate) fn set(
     dir: &Path,
     unified: &HashMap<String, String>,
@@ -32,17 +42,15 @@ pub(crate) fn set(
     for (k, v) in keys {
         let key = format!("unified[{k:?}]");
         match files::set(dir, k, v, &key) {
-            Err(Error::SetResource { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                let ctrl = controller_of(k);
-                let reason = if ctrl != "cgroup" && !available.iter().any(|c| c == ctrl) {
-                    format!(
-                        "the {ctrl} controller is not available in {}",
-                        dir.display()
-                    )
-                } else {
-                    format!("{k} does not exist in {}", dir.display())
-                };
-                return Err(Error::Unsupported { key, reason });
+            Err(Error::SetResource { source, .. })
+                if source.kind() == io::ErrorKind::NotFound
+                    && controller_of(k) != "cgroup"
+                    && !available.iter().any(|c| c == controller_of(k)) =>
+            {
+                return Err(Error::Unsupported {
+                    key,
+                    reason: unavailable(controller_of(k)),
+                });
             }
             other => other?,
         }
