@@ -72,6 +72,8 @@ pub use hierarchy::{CgroupSetup, Mode};
 pub use manager::{
     CgroupMount, CgroupState, Manager, ManagerConfig, UnifiedCgroup, V1Cgroup, STATE_VERSION,
 };
+/// The signal type of [`Manager::kill_all`].
+pub use nix::sys::signal::Signal;
 pub use ops::{FreezerState, FREEZE_TIMEOUT};
 pub use path::Driver;
 pub use stats::{Event, Stats};

@@ -440,8 +440,8 @@ fn timing_create_set_destroy() {
     let parent = Parent::new(&setup);
     let r = res(r#"{"memory": {"limit": 67108864}, "pids": {"limit": 100}}"#);
     let n = 50;
-    let mut total = Duration::ZERO;
-    let mut worst = Duration::ZERO;
+    let (mut total, mut worst) = (Duration::ZERO, Duration::ZERO);
+    let (mut t_create, mut t_set, mut t_destroy) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     for i in 0..n {
         let start = Instant::now();
         let mut m = Manager::new(
@@ -450,9 +450,14 @@ fn timing_create_set_destroy() {
         )
         .unwrap();
         m.create().unwrap();
+        let created = Instant::now();
         m.set(&r).unwrap();
+        let set = Instant::now();
         m.destroy().unwrap();
         let el = start.elapsed();
+        t_create += created - start;
+        t_set += set - created;
+        t_destroy += set.elapsed();
         total += el;
         worst = worst.max(el);
     }
@@ -460,10 +465,14 @@ fn timing_create_set_destroy() {
     let _ = CgroupSetup::detect().unwrap();
     let detect = start.elapsed();
     eprintln!(
-        "cgroups ({:?}, {} hierarchies): create+set(memory,pids)+destroy mean {:?}, worst {:?}; detect {:?}",
+        "cgroups ({:?}, {} hierarchies): create+set(memory,pids)+destroy mean {:?} \
+         (new+create {:?}, set {:?}, destroy {:?}), worst {:?}; detect {:?}",
         setup.mode(),
         setup.v1.len() + usize::from(setup.unified.is_some()),
         total / n,
+        t_create / n,
+        t_set / n,
+        t_destroy / n,
         worst,
         detect
     );
