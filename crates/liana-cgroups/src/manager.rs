@@ -152,6 +152,22 @@ pub struct Manager {
     pub(crate) loader: Arc<dyn DeviceFilterLoader>,
 }
 
+impl Clone for Manager {
+    fn clone(&self) -> Self {
+        Manager {
+            id: self.id.clone(),
+            driver: self.driver,
+            rootless: self.rootless,
+            explicit_path: self.explicit_path,
+            v1: self.v1.clone(),
+            unified: self.unified.clone(),
+            skipped: self.skipped.clone(),
+            procs: self.procs.clone(),
+            loader: Arc::clone(&self.loader),
+        }
+    }
+}
+
 impl fmt::Debug for Manager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Manager")

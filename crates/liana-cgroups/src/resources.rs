@@ -51,15 +51,24 @@ impl Manager {
             reason,
         };
         if let Some(m) = r.memory() {
-            let t = if m.limit().is_some_and(|v| v != 0)
-                || m.swap().is_some_and(|v| v != 0)
-                || m.reservation().is_some_and(|v| v != 0)
-                || m.swappiness().is_some()
-                || m.disable_oom_killer() == Some(true)
-            {
-                Some(need("memory", "memory", "memory")?)
-            } else {
-                None
+            let first = [
+                ("memory.limit", m.limit().is_some_and(|v| v != 0)),
+                ("memory.swap", m.swap().is_some_and(|v| v != 0)),
+                (
+                    "memory.reservation",
+                    m.reservation().is_some_and(|v| v != 0),
+                ),
+                ("memory.swappiness", m.swappiness().is_some()),
+                (
+                    "memory.disableOOMKiller",
+                    m.disable_oom_killer() == Some(true),
+                ),
+            ]
+            .into_iter()
+            .find(|(_, set)| *set);
+            let t = match first {
+                Some((key, _)) => Some(need(key, "memory", "memory")?),
+                None => None,
             };
             if let Some(s) = m.swappiness() {
                 if s > 100 {
@@ -99,15 +108,27 @@ impl Manager {
             }
         }
         if let Some(c) = r.cpu() {
-            let bw = c.shares().is_some_and(|v| v != 0)
-                || c.quota().is_some_and(|v| v != 0)
-                || c.period().is_some_and(|v| v != 0)
-                || c.burst().is_some()
-                || c.idle().is_some();
+            let first = [
+                ("cpu.shares", c.shares().is_some_and(|v| v != 0)),
+                ("cpu.quota", c.quota().is_some_and(|v| v != 0)),
+                ("cpu.period", c.period().is_some_and(|v| v != 0)),
+                ("cpu.burst", c.burst().is_some()),
+                ("cpu.idle", c.idle().is_some()),
+                (
+                    "cpu.realtimePeriod",
+                    c.realtime_period().is_some_and(|v| v != 0),
+                ),
+                (
+                    "cpu.realtimeRuntime",
+                    c.realtime_runtime().is_some_and(|v| v != 0),
+                ),
+            ]
+            .into_iter()
+            .find(|(_, set)| *set);
             let rt = c.realtime_period().is_some_and(|v| v != 0)
                 || c.realtime_runtime().is_some_and(|v| v != 0);
-            if bw || rt {
-                if let Target::V2(_) = need("cpu", "cpu", "cpu")? {
+            if let Some((key, _)) = first {
+                if let Target::V2(_) = need(key, "cpu", "cpu")? {
                     if rt {
                         return Err(Error::Unsupported {
                             key: "cpu.realtimeRuntime".into(),
