@@ -69,8 +69,20 @@ fn main() -> Result<()> {
         compile_times.push(started.elapsed());
         filter = Some(compiled);
     }
-    let filter = filter.context("no rounds")?;
+    let cache_dir = tempfile::tempdir()?;
+    let cache = liana_seccomp::FilterCache::new(cache_dir.path().join("seccomp"));
+    cache.compile(&spec)?; // fills the cache
+    let mut cached_times = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let cached = cache.compile(&spec)?;
+        cached_times.push(started.elapsed());
+        if &cached != filter.as_ref().context("no rounds")? {
+            bail!("the cached filter differs from the compiled one");
+        }
+    }
 
+    let filter = filter.context("no rounds")?;
     let mut install_times = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         install_times.push(install_in_child(&filter)?);
@@ -83,6 +95,10 @@ fn main() -> Result<()> {
         filter.flags()
     );
     println!("compile ({rounds} rounds): {}", summary(&mut compile_times));
+    println!(
+        "compile through FilterCache, hit ({rounds} rounds): {}",
+        summary(&mut cached_times)
+    );
     println!(
         "install ({rounds} rounds, in a forked child): {}",
         summary(&mut install_times)

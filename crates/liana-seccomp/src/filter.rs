@@ -18,6 +18,7 @@ use crate::kernel::{self, FLAG_NEW_LISTENER};
 /// that re-executes itself for the container's init can pass it along.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompiledFilter {
+    #[serde(with = "bpf::hex_program")]
     pub(crate) program: Vec<SockFilter>,
     pub(crate) flags: u32,
     pub(crate) has_notify: bool,

@@ -48,6 +48,7 @@
 
 mod arch;
 pub mod bpf;
+mod cache;
 mod compile;
 mod features;
 mod filter;
@@ -57,6 +58,7 @@ pub mod notify;
 mod profile;
 
 pub use bpf::{SeccompData, SockFilter, Verdict};
+pub use cache::FilterCache;
 pub use compile::{compile, CompileError};
 pub use features::{features, libseccomp_version};
 pub use filter::{CompiledFilter, InstallError};
