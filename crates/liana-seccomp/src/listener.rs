@@ -5,14 +5,20 @@
 //! the listener fd in `SCM_RIGHTS` (named `seccompFd` in `fds`), sends exactly one state per
 //! connection and closes it. A failure to send is an error of the create operation.
 //!
-//! The payload is encoded with [`encode`] before the container process is forked; [`send`] only
-//! makes syscalls (socket, connect, sendmsg, close) on memory prepared earlier, so it can run in
-//! the container's init between [`CompiledFilter::install`](crate::CompiledFilter::install) and
-//! `execve`, or in the runtime's parent after it took the fd with `pidfd_getfd`.
+//! Two ways to get the listener, which only exists in the container process, to the agent:
+//! - runc's: the init installs the filter, writes the fd *number* to the runtime over its sync
+//!   socket and waits; the runtime copies the fd out with [`take`] (`pidfd_getfd`), builds the
+//!   state with the pid it knows, [`encode`]s and [`send`]s it, then lets the init go on to
+//!   `execve`. Only a `write` and a `read` run in the init under the filter (hence NOTIFY on
+//!   `write` is refused).
+//! - in the init itself: [`send`] only makes syscalls (socket, connect, sendmsg, close) on memory
+//!   prepared earlier and allocates nothing, so it can run between
+//!   [`CompiledFilter::install`](crate::CompiledFilter::install) and `execve` with a payload
+//!   encoded before the fork, provided the profile allows those syscalls.
 
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{ContainerProcessState, State, SECCOMP_FD_NAME};
@@ -56,6 +62,17 @@ pub enum ListenerError {
         #[source]
         source: io::Error,
     },
+    /// The listener could not be copied out of the container process.
+    #[error("cannot take fd {fd} from process {pid} with pidfd_getfd")]
+    Take {
+        /// The container process.
+        pid: i32,
+        /// Its fd number for the listener.
+        fd: i32,
+        /// The error (EPERM without ptrace rights over it, ENOSYS before Linux 5.6).
+        #[source]
+        source: io::Error,
+    },
     /// Sending the state and the fd failed.
     #[error("cannot send the seccomp listener to the agent at {path:?}")]
     Send {
@@ -80,6 +97,21 @@ pub fn process_state(state: &State, pid: i32, metadata: Option<&str>) -> Contain
     process_state.set_metadata(metadata.map(str::to_owned));
     process_state.set_state(state.clone());
     process_state
+}
+
+/// Copies fd `fd` of process `pid` (the listener that [`install`](crate::CompiledFilter::install)
+/// returned there) into this process, close-on-exec, with `pidfd_open` and `pidfd_getfd`.
+pub fn take(pid: i32, fd: i32) -> Result<OwnedFd, ListenerError> {
+    let error = |errno: rustix::io::Errno| ListenerError::Take {
+        pid,
+        fd,
+        source: errno.into(),
+    };
+    let target = rustix::process::Pid::from_raw(pid).ok_or(error(rustix::io::Errno::SRCH))?;
+    let pidfd =
+        rustix::process::pidfd_open(target, rustix::process::PidfdFlags::empty()).map_err(error)?;
+    rustix::process::pidfd_getfd(&pidfd, fd, rustix::process::PidfdGetfdFlags::empty())
+        .map_err(error)
 }
 
 /// Encodes the container process state as the JSON payload for [`send`].

@@ -177,6 +177,10 @@ pub enum ProfileError {
         /// The index given.
         index: usize,
     },
+    /// `SCMP_ACT_NOTIFY` rules with no `listenerPath` to send the listener to (runc refuses
+    /// this too; the notified syscalls could never be answered).
+    #[error("linux.seccomp.listenerPath: must be set when a rule uses SCMP_ACT_NOTIFY")]
+    NotifyWithoutListener,
     /// `listenerMetadata` without `listenerPath`, which the spec forbids.
     #[error("linux.seccomp.listenerMetadata: set without linux.seccomp.listenerPath")]
     MetadataWithoutListener,
@@ -270,6 +274,9 @@ impl Profile {
                     });
                 }
             }
+        }
+        if has_notify && seccomp.listener_path().is_none() {
+            return Err(ProfileError::NotifyWithoutListener);
         }
         Ok(Self {
             default_action,
@@ -475,6 +482,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, ProfileError::NotifyWrite { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn notify_needs_a_listener_path() {
+        let err = profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {"names":["getppid"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ProfileError::NotifyWithoutListener),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -16,6 +16,21 @@ use liana_seccomp::{listener, CompiledFilter};
 use oci_spec::runtime::{ContainerState, State};
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 
+/// A close-on-exec pipe: (read end, write end).
+fn pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a 2-int array for pipe2 to fill.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: pipe2 returned two new fds that nothing else owns.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    }
+}
+
 /// Waits until `fd` is readable, failing the test after 10 s instead of hanging.
 fn wait_readable(fd: BorrowedFd<'_>, what: &str) {
     let mut pollfd = libc::pollfd {
@@ -197,4 +212,84 @@ fn listener_path_without_notify_rules_sends_an_idle_listener() {
     assert!(!notify::id_valid(fds[0].as_fd(), 1).unwrap());
     let not_a_listener = std::fs::File::open("/dev/null").unwrap();
     assert!(notify::id_valid(not_a_listener.as_fd(), 1).is_err());
+}
+
+/// runc's flow: the container process only reports its listener's fd number; the runtime copies
+/// the fd out with `listener::take`, sends it to the agent, then lets the process go on.
+#[test]
+fn runtime_takes_the_listener_and_sends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let agent = UnixListener::bind(&socket).unwrap();
+    let f = filter(&format!(
+        r#"{{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":{socket:?},
+            "listenerMetadata":"meta-42",
+            "syscalls":[{{"names":["getppid"],"action":"SCMP_ACT_NOTIFY"}}]}}"#
+    ));
+    let (report_rx, report_tx) = pipe();
+    let (go_rx, go_tx) = pipe();
+    let pid = fork_child(|| {
+        use std::io::{Read, Write};
+        allow_install_unprivileged();
+        let Ok(Some(listener_fd)) = f.install() else {
+            return 3;
+        };
+        let number = listener_fd.as_raw_fd().to_ne_bytes();
+        if (&report_tx).write_all(&number).is_err() {
+            return 4;
+        }
+        let mut go = [0u8; 1];
+        if (&go_rx).read_exact(&mut go).is_err() {
+            return 5;
+        }
+        drop(listener_fd);
+        if sys_getppid() == Ok(4242) {
+            0
+        } else {
+            10
+        }
+    });
+    drop(report_tx);
+    drop(go_rx);
+
+    use std::io::{Read, Write};
+    let mut number = [0u8; 4];
+    (&report_rx)
+        .read_exact(&mut number)
+        .expect("the child reports its listener");
+    let taken = listener::take(pid, i32::from_ne_bytes(number)).expect("pidfd_getfd");
+    let mut state = State::default();
+    state.set_version("1.2.0".to_owned());
+    state.set_id("ctr-notify".to_owned());
+    state.set_status(ContainerState::Creating);
+    state.set_pid(Some(pid));
+    state.set_bundle("/bundles/ctr-notify".into());
+    let payload = listener::encode(&listener::process_state(&state, pid, Some("meta-42"))).unwrap();
+    listener::send(&socket, taken.as_fd(), &payload).unwrap();
+    drop(taken);
+    (&go_tx).write_all(b"g").unwrap();
+
+    let (state, mut fds) = accept_state(&agent);
+    check_state(&state, pid);
+    let listener_fd = fds.pop().expect("the seccomp fd");
+    wait_readable(listener_fd.as_fd(), "the notification");
+    let notification = notify::receive(listener_fd.as_fd()).unwrap();
+    assert_eq!(notification.pid, pid as u32);
+    notify::respond(listener_fd.as_fd(), notification.id, Response::Value(4242)).unwrap();
+    assert_eq!(
+        wait(pid),
+        Outcome::Exited(0),
+        "10: answer lost; 3-5: set-up in the child"
+    );
+}
+
+#[test]
+fn take_reports_a_missing_fd() {
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+    let err = listener::take(me, 1_000_000).unwrap_err();
+    assert!(
+        matches!(err, listener::ListenerError::Take { fd: 1_000_000, .. }),
+        "{err:?}"
+    );
 }
