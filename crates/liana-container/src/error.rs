@@ -36,6 +36,9 @@ pub enum Error {
     /// Seccomp profile.
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    /// Cgroups.
+    #[error(transparent)]
+    Cgroup(#[from] liana_cgroups::Error),
     /// The container's status does not allow the operation.
     #[error("container {id} is {status}: cannot {op}")]
     InvalidState {

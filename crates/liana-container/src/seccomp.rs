@@ -1,31 +1,21 @@
-//! The runtime's seam to seccomp: a program compiled before fork, installed right
-//! before exec.
+//! The runtime's use of [`liana_seccomp`]: compile before fork (cached under the state
+//! root), install right before exec.
 
-use std::io;
+use std::path::Path;
 
 use oci_spec::runtime::LinuxSeccomp;
 
-/// A compiled seccomp program.
-#[derive(Debug)]
-pub struct SeccompProgram {
-    _private: (),
-}
+/// A compiled filter.
+pub type SeccompProgram = liana_seccomp::CompiledFilter;
 
 /// Errors compiling a profile.
-#[derive(Debug, thiserror::Error)]
-#[error("linux.seccomp: {0}")]
-pub struct SeccompError(pub String);
+pub type SeccompError = liana_seccomp::CompileError;
 
-/// Compiles `linux.seccomp`.
-pub fn compile(_spec: &LinuxSeccomp) -> Result<SeccompProgram, SeccompError> {
-    Err(SeccompError(
-        "seccomp filters are not supported by this build yet".into(),
-    ))
+/// Compiles `linux.seccomp`, using a cache of compiled programs in `cache_dir`.
+pub fn compile(spec: &LinuxSeccomp, cache_dir: &Path) -> Result<SeccompProgram, SeccompError> {
+    liana_seccomp::FilterCache::new(cache_dir).compile(spec)
 }
 
-impl SeccompProgram {
-    /// Installs the program in the calling process.
-    pub fn install(&self) -> io::Result<()> {
-        Ok(())
-    }
-}
+/// The `ociVersion` sent to seccomp agents. crun sends "0.2.0" and agents written
+/// against it (and crun's test-suite) expect it.
+pub const AGENT_STATE_VERSION: &str = "0.2.0";

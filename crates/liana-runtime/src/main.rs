@@ -58,20 +58,20 @@ fn runtime(cli: &Cli) -> Result<Runtime> {
         Rootless::False => false,
         Rootless::Auto => detect_rootless(),
     };
-    if (cli.systemd_cgroup || cli.cgroup_manager == Some(liana_oci_cli::CgroupManager::Systemd))
-        && !std::path::Path::new("/run/systemd/system").exists()
-    {
-        bail!(
-            "--systemd-cgroup / --cgroup-manager systemd: systemd is not running on this host \
-             (no /run/systemd/system); use --cgroup-manager cgroupfs"
-        );
-    }
+    use liana_oci_cli::CgroupManager as M;
+    let cgroup_driver = match (cli.cgroup_manager, cli.systemd_cgroup) {
+        (Some(M::Cgroupfs), _) => liana_cgroups::Driver::Cgroupfs,
+        (Some(M::Disabled), _) => liana_cgroups::Driver::Disabled,
+        (Some(M::Systemd), _) | (None, true) => liana_cgroups::Driver::Systemd,
+        (None, false) => liana_cgroups::Driver::Cgroupfs,
+    };
     Ok(Runtime {
         root: cli
             .root
             .clone()
             .unwrap_or_else(liana_container::state::default_root),
         rootless,
+        cgroup_driver,
     })
 }
 

@@ -23,6 +23,8 @@ pub struct Runtime {
     pub root: PathBuf,
     /// Rootless mode.
     pub rootless: bool,
+    /// Cgroup driver (`--cgroup-manager`, `--systemd-cgroup`).
+    pub cgroup_driver: liana_cgroups::Driver,
 }
 
 /// Flags of `create` and `run`.
@@ -89,10 +91,44 @@ pub fn status_of(dir: &ContainerDir, saved: &Saved, locked_by_us: bool) -> Statu
     if dir.fifo_exists() {
         return Status::Created;
     }
-    if crate::freezer::is_frozen(saved.pid) {
-        return Status::Paused;
+    let frozen = match manager_of(saved) {
+        Some(m) if m.exists() => matches!(
+            m.freezer_state(),
+            Ok(liana_cgroups::FreezerState::Frozen | liana_cgroups::FreezerState::Freezing)
+        ),
+        _ => crate::freezer::is_frozen(saved.pid),
+    };
+    if frozen {
+        Status::Paused
+    } else {
+        Status::Running
     }
-    Status::Running
+}
+
+/// The container's cgroup manager, rebuilt from the state file.
+pub fn manager_of(saved: &Saved) -> Option<liana_cgroups::Manager> {
+    if saved.cgroup.is_null() {
+        return None;
+    }
+    match serde_json::from_value::<liana_cgroups::CgroupState>(saved.cgroup.clone()) {
+        Ok(st) => Some(liana_cgroups::Manager::from_state(st)),
+        Err(e) => {
+            tracing::warn!("container {}: unreadable cgroup state: {e}", saved.id);
+            None
+        }
+    }
+}
+
+/// Every process of the container (its cgroup's, or its pid namespace's).
+pub fn container_pids(saved: &Saved) -> Vec<i32> {
+    if let Some(m) = manager_of(saved).filter(|m| m.exists()) {
+        if let Ok(p) = m.pids() {
+            if !p.is_empty() {
+                return p;
+            }
+        }
+    }
+    crate::freezer::container_pids(saved.pid)
 }
 
 fn lock_free(dir: &ContainerDir) -> bool {
@@ -163,10 +199,24 @@ impl Runtime {
             }
             Ok(())
         })?;
-        let seccomp = match cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-            Some(s) => Some(crate::seccomp::compile(s)?),
+        let linux = cfg.spec.linux().as_ref();
+        let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
+            Some(s) => Some(crate::seccomp::compile(
+                s,
+                &self.root.join("seccomp-cache"),
+            )?),
             None => None,
         };
+        let manager = crate::cgroups::manager_for(
+            id.as_str(),
+            linux
+                .and_then(|l| l.cgroups_path().as_ref())
+                .and_then(|p| p.to_str()),
+            self.cgroup_driver,
+            self.rootless,
+        )?;
+        let resources =
+            crate::cgroups::effective_resources(linux.and_then(|l| l.resources().as_ref()));
         let opts = CreateOptions {
             id,
             root: self.root.clone(),
@@ -178,7 +228,7 @@ impl Runtime {
             preserve_fds: req.preserve_fds,
             keep_console,
             rootless: self.rootless,
-            cgroup: None,
+            cgroup: Some((manager, resources)),
             seccomp: seccomp.as_ref(),
         };
         Ok(create::create(opts)?)
@@ -231,6 +281,12 @@ impl Runtime {
             });
         }
         if all {
+            if let Some(m) = manager_of(&saved).filter(|m| m.exists()) {
+                let signal = nix::sys::signal::Signal::try_from(sig)
+                    .map_err(|_| Error::Signal(signal.into()))?;
+                m.kill_all(signal)?;
+                return Ok(());
+            }
             for pid in crate::freezer::container_pids(saved.pid) {
                 // SAFETY: kill takes integers.
                 unsafe { libc::kill(pid, sig) };
@@ -378,25 +434,45 @@ fn load_spec(dir: &ContainerDir) -> Option<oci_spec::runtime::Spec> {
 /// SIGKILLs the container's processes and waits until the init is gone (thawing a
 /// frozen cgroup that would keep it from dying).
 fn kill_and_wait(saved: &Saved) {
-    let pids = crate::freezer::container_pids(saved.pid);
-    for pid in pids.iter().copied().chain(std::iter::once(saved.pid)) {
+    let manager = manager_of(saved).filter(|m| m.exists());
+    if let Some(m) = &manager {
+        if let Err(e) = m.kill_all(nix::sys::signal::Signal::SIGKILL) {
+            tracing::debug!("kill cgroup of {}: {e}", saved.id);
+        }
+    }
+    for pid in container_pids(saved)
+        .into_iter()
+        .chain(std::iter::once(saved.pid))
+    {
         // SAFETY: kill takes integers.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut thawed = false;
     let started = Instant::now();
-    while state::is_alive(saved.pid, saved.pid_start) && Instant::now() < deadline {
+    let busy = |m: &Option<liana_cgroups::Manager>| {
+        state::is_alive(saved.pid, saved.pid_start)
+            || m.as_ref()
+                .is_some_and(|m| m.pids().is_ok_and(|p| !p.is_empty()))
+    };
+    while busy(&manager) && Instant::now() < deadline {
         if !thawed && started.elapsed() > Duration::from_millis(200) {
+            // SIGKILL does not take effect in a frozen cgroup.
+            if let Some(m) = &manager {
+                let _ = m.thaw();
+            }
             crate::freezer::thaw_pid(saved.pid);
             thawed = true;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
-/// Runs poststop hooks and removes the state directory.
+/// Removes the cgroups, runs poststop hooks and removes the state directory.
 fn destroy(dir: ContainerDir, saved: &Saved) -> Result<()> {
+    if let Some(m) = manager_of(saved) {
+        m.destroy()?;
+    }
     let spec = load_spec(&dir);
     if let Some(hooks) = spec
         .as_ref()

@@ -13,8 +13,8 @@ use crate::channel::{Channel, Msg};
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
     /// Joining the cgroup failed.
-    #[error("join cgroup")]
-    Cgroup(#[source] io::Error),
+    #[error(transparent)]
+    Cgroup(#[from] liana_cgroups::Error),
     /// A namespace step failed.
     #[error(transparent)]
     Namespace(#[from] crate::namespaces::NamespaceError),
@@ -52,7 +52,7 @@ fn steps(setup: &Setup<'_>, channel: &Channel) -> Result<Never, BootstrapError> 
         unsafe { libc::close(fd) };
     }
     if let Some(cg) = setup.cgroup {
-        cg.join_self().map_err(BootstrapError::Cgroup)?;
+        cg.apply(0)?;
     }
     let plan = setup.ns_plan;
     plan.join_all()?;

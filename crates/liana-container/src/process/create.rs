@@ -10,7 +10,7 @@ use rustix::fs::{Mode, OFlags};
 
 use super::setup::ProcessPlan;
 use super::{bootstrap, chain, Setup};
-use crate::cgroups::CgroupJoin;
+use crate::cgroups::CgroupManager;
 use crate::channel::{self, ChannelError, Msg};
 use crate::config::{Config, ContainerId, NamespaceSet};
 use crate::hooks::{self, HookError, HookState};
@@ -39,6 +39,12 @@ pub enum CreateError {
     /// A prestart or createRuntime hook failed.
     #[error(transparent)]
     Hook(#[from] HookError),
+    /// Cgroup set-up failed.
+    #[error(transparent)]
+    Cgroup(#[from] liana_cgroups::Error),
+    /// The seccomp agent did not take the listener.
+    #[error(transparent)]
+    SeccompAgent(#[from] liana_seccomp::listener::ListenerError),
     /// The console socket did not take the pty.
     #[error(transparent)]
     Console(#[from] crate::tty::ConsoleSocketError),
@@ -103,8 +109,8 @@ pub struct CreateOptions<'a> {
     pub keep_console: bool,
     /// The runtime is rootless.
     pub rootless: bool,
-    /// Cgroup the container joins, and its saved form for the state file.
-    pub cgroup: Option<(&'a dyn CgroupJoin, serde_json::Value)>,
+    /// The container's cgroup (not created yet) and the resources to set on it.
+    pub cgroup: Option<(CgroupManager, oci_spec::runtime::LinuxResources)>,
     /// Compiled seccomp program.
     pub seccomp: Option<&'a SeccompProgram>,
 }
@@ -124,6 +130,7 @@ pub struct Created {
 struct Cleanup {
     dir: Option<ContainerDir>,
     pids: Vec<i32>,
+    cgroup: Option<CgroupManager>,
 }
 
 impl Drop for Cleanup {
@@ -135,6 +142,11 @@ impl Drop for Cleanup {
                 libc::waitpid(pid, std::ptr::null_mut(), 0);
             }
         }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.destroy() {
+                tracing::warn!("cleanup after failed create: {}", chain(&e));
+            }
+        }
         if let Some(dir) = self.dir.take() {
             if let Err(e) = dir.remove() {
                 tracing::warn!("cleanup after failed create: {}", chain(&e));
@@ -144,7 +156,7 @@ impl Drop for Cleanup {
 }
 
 /// Creates the container: on success its init waits on the exec fifo.
-pub fn create(opts: CreateOptions<'_>) -> Result<Created, CreateError> {
+pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
     let spec = &opts.config.spec;
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal().unwrap_or(false);
@@ -174,9 +186,18 @@ pub fn create(opts: CreateOptions<'_>) -> Result<Created, CreateError> {
     )?;
 
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
+    let (manager, resources) = match opts.cgroup.take() {
+        Some((m, r)) => (Some(m), Some(r)),
+        None => (None, None),
+    };
+    if let (Some(m), Some(r)) = (&manager, &resources) {
+        // Unsupported values fail here, before anything exists.
+        m.validate(r)?;
+    }
     let mut cleanup = Cleanup {
         dir: Some(dir),
         pids: Vec::new(),
+        cgroup: None,
     };
     let dir = cleanup.dir.as_ref().expect("set");
     dir.write_atomic(
@@ -194,15 +215,24 @@ pub fn create(opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         external_descriptors: String::new(),
-        cgroup: opts
-            .cgroup
+        cgroup: manager
             .as_ref()
-            .map(|c| c.1.clone())
+            .map(|m| serde_json::to_value(m.state()).expect("cgroup state serializes"))
             .unwrap_or_default(),
         rootless: opts.rootless,
         extra_pids: Vec::new(),
     };
     dir.save(&saved)?;
+    if let Some(mut m) = manager {
+        // Saved above first, so `delete --force` finds the cgroup even if we die now.
+        let r = m.create();
+        cleanup.cgroup = Some(m);
+        r?;
+        if let (Some(m), Some(r)) = (&cleanup.cgroup, &resources) {
+            m.set(r)?;
+        }
+    }
+    let dir = cleanup.dir.as_ref().expect("set");
 
     let fifo_path = dir.file(state::FIFO_FILE);
     rustix::fs::mkfifoat(dir.fd(), state::FIFO_FILE, Mode::from_raw_mode(0o622))
@@ -248,7 +278,7 @@ pub fn create(opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         last_cap: crate::capabilities::last_cap(),
         own_fds,
         close_after_fork: vec![dir.fd().as_raw_fd()],
-        cgroup: opts.cgroup.as_ref().map(|c| c.0),
+        cgroup: cleanup.cgroup.as_ref(),
         seccomp: opts.seccomp,
     };
 
@@ -331,6 +361,15 @@ pub fn create(opts: CreateOptions<'_>) -> Result<Created, CreateError> {
                     None => console = Some(master),
                 }
             }
+            Msg::SeccompFd => {
+                let Some(fd) = fds.pop() else {
+                    return Err(CreateError::Stage(
+                        "seccomp message without a listener".into(),
+                    ));
+                };
+                send_to_agent(spec, &opts.id, &opts.config.bundle, init_pid, fd.as_fd())?;
+                parent_end.send(&Msg::Ack)?;
+            }
             Msg::Ready => break,
             Msg::Error(m) => return Err(CreateError::Stage(m)),
             other => {
@@ -354,6 +393,7 @@ pub fn create(opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         state::write_pid_file(p, init_pid)?;
     }
     cleanup.pids.clear();
+    cleanup.cgroup = None;
     let dir = cleanup.dir.take().expect("set");
     drop(fifo);
     Ok(Created {
@@ -361,6 +401,32 @@ pub fn create(opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         saved,
         console,
     })
+}
+
+/// Hands the seccomp listener to the agent at linux.seccomp.listenerPath.
+fn send_to_agent(
+    spec: &oci_spec::runtime::Spec,
+    id: &ContainerId,
+    bundle: &std::path::Path,
+    pid: i32,
+    fd: std::os::fd::BorrowedFd<'_>,
+) -> Result<(), CreateError> {
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let Some(path) = seccomp.and_then(|s| s.listener_path().clone()) else {
+        return Ok(());
+    };
+    let mut st = oci_spec::runtime::State::default();
+    st.set_version(crate::seccomp::AGENT_STATE_VERSION.to_owned());
+    st.set_id(id.to_string());
+    st.set_status(oci_spec::runtime::ContainerState::Creating);
+    st.set_pid(Some(pid));
+    st.set_bundle(bundle.to_owned());
+    st.set_annotations(spec.annotations().clone());
+    let metadata = seccomp.and_then(|s| s.listener_metadata().clone());
+    let ps = liana_seccomp::listener::process_state(&st, pid, metadata.as_deref());
+    let payload = liana_seccomp::listener::encode(&ps)?;
+    liana_seccomp::listener::send(&path, fd, &payload)?;
+    Ok(())
 }
 
 fn reap_status(bootstrap: i32, init: i32) -> String {

@@ -31,6 +31,9 @@ pub enum InitError {
     /// Talking to the parent failed.
     #[error(transparent)]
     Channel(#[from] ChannelError),
+    /// The seccomp filter could not be installed.
+    #[error("install seccomp filter")]
+    Seccomp(#[from] liana_seccomp::InstallError),
     /// A hook failed.
     #[error(transparent)]
     Hook(#[from] hooks::HookError),
@@ -179,6 +182,20 @@ fn steps(
         join_session_keyring(setup.id.as_str());
     }
     setup::apply_privileged(&plan, &procfs)?;
+    // A filter with a listener goes in now, while the parent can still hand the
+    // listener to the agent; the others as late as possible, right before exec.
+    let mut seccomp_done = false;
+    if let Some(p) = setup.seccomp.filter(|p| p.needs_listener()) {
+        if plan.no_new_privileges {
+            set_no_new_privs()?;
+        }
+        let fd = p.install().map_err(InitError::Seccomp)?;
+        if let Some(fd) = fd {
+            channel.send_fds(&Msg::SeccompFd, &[fd.as_raw_fd()])?;
+            channel.expect_ack()?;
+        }
+        seccomp_done = true;
+    }
     if plan.env_var("HOME").is_none() {
         let home = setup::home_of(plan.uid);
         plan.set_env("HOME", &home);
@@ -208,20 +225,39 @@ fn steps(
     own.push(channel.raw_fd());
     setup::prepare_fds(plan.preserve_fds, &own)?;
     setup::reset_signals();
-    if plan.no_new_privileges {
-        if let Some(p) = setup.seccomp {
-            setup::finish_capabilities(&plan, setup.last_cap)?;
-            p.install().map_err(sys("install seccomp filter"))?;
-        } else {
-            setup::finish_capabilities(&plan, setup.last_cap)?;
-        }
-    } else {
-        if let Some(p) = setup.seccomp {
-            p.install().map_err(sys("install seccomp filter"))?;
-        }
-        setup::finish_capabilities(&plan, setup.last_cap)?;
-    }
+    finish(setup, &plan, seccomp_done)?;
     Ok(InitError::Setup(setup::exec(&exe, &plan.args, &plan.env)))
+}
+
+/// Last steps before exec: the seccomp filter (if not installed yet) and the final
+/// capability sets, in the order no_new_privs allows.
+pub(crate) fn finish(
+    setup: &Setup<'_>,
+    plan: &super::setup::ProcessPlan,
+    seccomp_done: bool,
+) -> Result<(), InitError> {
+    let install =
+        |p: &crate::seccomp::SeccompProgram| p.install().map(drop).map_err(InitError::Seccomp);
+    match setup.seccomp.filter(|_| !seccomp_done) {
+        Some(p) if plan.no_new_privileges => {
+            setup::finish_capabilities(plan, setup.last_cap)?;
+            install(p)
+        }
+        Some(p) => {
+            // Without no_new_privs, installing needs CAP_SYS_ADMIN: before dropping it.
+            install(p)?;
+            Ok(setup::finish_capabilities(plan, setup.last_cap)?)
+        }
+        None => Ok(setup::finish_capabilities(plan, setup.last_cap)?),
+    }
+}
+
+fn set_no_new_privs() -> Result<(), InitError> {
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes integers.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(sys("set no_new_privs")(std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// Blocks until `start` opens the exec fifo for reading, then tells it we are going.

@@ -20,7 +20,7 @@ pub mod setup;
 
 use std::os::fd::{OwnedFd, RawFd};
 
-use crate::cgroups::CgroupJoin;
+use crate::cgroups::CgroupManager;
 use crate::config::{Config, ContainerId, NamespaceSet};
 use crate::namespaces;
 use crate::seccomp::SeccompProgram;
@@ -55,7 +55,7 @@ pub struct Setup<'a> {
     /// whose flock must not outlive the parent).
     pub close_after_fork: Vec<RawFd>,
     /// Cgroup to join in the bootstrap stage.
-    pub cgroup: Option<&'a dyn CgroupJoin>,
+    pub cgroup: Option<&'a CgroupManager>,
     /// Seccomp program to install right before exec.
     pub seccomp: Option<&'a SeccompProgram>,
 }
