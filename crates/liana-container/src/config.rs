@@ -205,6 +205,22 @@ fn parse_checked(
     })
 }
 
+/// Parses a process JSON (`exec --process`), with the same leniency for unknown
+/// capabilities as the config.
+pub fn parse_process(path: &Path, bytes: &[u8]) -> Result<oci_spec::runtime::Process, ConfigError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|source| ConfigError::Json {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut wrapped = serde_json::json!({ "process": value });
+    drop_unknown_capabilities(&mut wrapped);
+    serde_path_to_error::deserialize(wrapped["process"].take()).map_err(|e| ConfigError::Field {
+        path: path.to_owned(),
+        field: e.path().to_string(),
+        message: e.inner().to_string(),
+    })
+}
+
 fn drop_unknown_capabilities(value: &mut Value) {
     let Some(caps) = value
         .get_mut("process")
@@ -250,6 +266,11 @@ impl NamespaceSet {
             }
         }
         set
+    }
+
+    /// Records a namespace joined by path.
+    pub fn mark_joined(&mut self, t: LinuxNamespaceType) {
+        self.joined |= t as u32;
     }
 
     /// True when the container gets a new namespace of this type.

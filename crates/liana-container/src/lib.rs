@@ -36,5 +36,7 @@ pub mod sysctl;
 pub mod tty;
 pub mod user_ns;
 
-pub use container::{CreateRequest, RunOutcome, Runtime, StateView};
+pub use container::{
+    CreateRequest, ExecRequest, PsFormat, RunOutcome, Runtime, StateView, UpdateRequest,
+};
 pub use error::{Error, Kind, Result};

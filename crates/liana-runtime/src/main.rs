@@ -189,13 +189,90 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             );
             Ok(0)
         }
-        Command::Exec(_)
-        | Command::Ps(_)
-        | Command::Pause(_)
-        | Command::Resume(_)
-        | Command::Update(_)
-        | Command::Events(_) => {
-            bail!("this command is not supported by this build of liana-runtime yet")
+        Command::Exec(e) => {
+            let req = liana_container::ExecRequest {
+                id: e.id.clone(),
+                process: e.process.clone(),
+                args: e.command.clone(),
+                env: e.env.clone(),
+                cwd: e.cwd.clone(),
+                user: e.user.clone(),
+                additional_gids: e.additional_gids.clone(),
+                caps: e.cap.clone(),
+                no_new_privs: e.no_new_privs,
+                apparmor: e.apparmor.clone(),
+                process_label: e.process_label.clone(),
+                tty: e.tty,
+                console_socket: e.console_socket.clone(),
+                detach: e.detach,
+                pid_file: e.pid_file.clone(),
+                preserve_fds: e.preserve_fds,
+                ignore_paused: e.ignore_paused,
+            };
+            if !e.cgroup.is_empty() {
+                bail!("exec --cgroup: sub-cgroups are not supported yet");
+            }
+            match runtime(cli)?.exec(&req)? {
+                RunOutcome::Detached => Ok(0),
+                RunOutcome::Exited(code) => Ok(code),
+            }
+        }
+        Command::Ps(p) => {
+            let format = match p.format {
+                Format::Json => liana_container::PsFormat::Json,
+                Format::Table => liana_container::PsFormat::Table,
+            };
+            let out = runtime(cli)?.ps(&p.id, format, &p.ps_args)?;
+            print!("{out}");
+            if format == liana_container::PsFormat::Json {
+                println!();
+            }
+            Ok(0)
+        }
+        Command::Pause(p) => {
+            runtime(cli)?.pause(&p.id)?;
+            Ok(0)
+        }
+        Command::Resume(p) => {
+            runtime(cli)?.resume(&p.id)?;
+            Ok(0)
+        }
+        Command::Update(u) => {
+            let resources_json = match u.resources.as_deref() {
+                Some(p) if p == std::path::Path::new("-") => {
+                    let mut b = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)?;
+                    Some(b)
+                }
+                Some(p) => Some(std::fs::read(p).with_context(|| format!("read {}", p.display()))?),
+                None => None,
+            };
+            let req = liana_container::UpdateRequest {
+                resources_json,
+                blkio_weight: u.blkio_weight,
+                cpu_period: u.cpu_period,
+                cpu_quota: u.cpu_quota,
+                cpu_rt_period: u.cpu_rt_period,
+                cpu_rt_runtime: u.cpu_rt_runtime,
+                cpu_shares: u.cpu_share,
+                cpuset_cpus: u.cpuset_cpus.clone(),
+                cpuset_mems: u.cpuset_mems.clone(),
+                memory: u.memory.clone(),
+                memory_reservation: u.memory_reservation.clone(),
+                memory_swap: u.memory_swap.clone(),
+                pids_limit: u.pids_limit,
+            };
+            runtime(cli)?.update(&u.id, &req)?;
+            Ok(0)
+        }
+        Command::Events(e) => {
+            let interval = humantime::parse_duration(&e.interval)
+                .with_context(|| format!("--interval {:?}", e.interval))?;
+            if interval.is_zero() {
+                bail!("--interval must be greater than 0");
+            }
+            runtime(cli)?.events(&e.id, e.stats, interval, &mut std::io::stdout().lock())?;
+            Ok(0)
         }
     }
 }

@@ -2,7 +2,12 @@
 //! list. Each takes the state root from [`Runtime`] and locks the container's state
 //! directory while it changes anything.
 
+mod exec;
+mod ops;
 mod run;
+
+pub use exec::ExecRequest;
+pub use ops::{parse_size, PsFormat, UpdateRequest};
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -20,7 +20,7 @@ pub enum RunOutcome {
     Exited(i32),
 }
 
-fn forwarded_signals() -> SigSet {
+pub(crate) fn forwarded_signals() -> SigSet {
     let mut set = SigSet::all();
     for s in [
         Signal::SIGSEGV,
@@ -95,7 +95,7 @@ fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) {
 }
 
 /// Waits for `init`, forwarding signals and copying the terminal.
-fn wait(init: i32, console: Option<OwnedFd>, mask: &SigSet) -> Result<i32> {
+pub(crate) fn wait(init: i32, console: Option<OwnedFd>, mask: &SigSet) -> Result<i32> {
     let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| Error::sys("signalfd")(e.into()))?;
     // SAFETY: fds 0 and 1 are the runtime's stdio for its whole life.

@@ -106,13 +106,21 @@ fn steps(setup: &Setup<'_>, channel: &Channel) -> Result<Never, BootstrapError> 
             });
         }
         if pid == 0 {
-            init::run(setup, channel, detached);
+            last_stage(setup, channel, detached);
         }
         channel.send(&Msg::InitPid(pid as i32))?;
         exit_stage(0);
     }
     channel.send(&Msg::InitPid(std::process::id() as i32))?;
-    init::run(setup, channel, detached)
+    last_stage(setup, channel, detached)
+}
+
+fn last_stage(setup: &Setup<'_>, channel: &Channel, detached: Detached) -> ! {
+    if setup.exec {
+        super::exec::run_stage(setup, channel)
+    } else {
+        init::run(setup, channel, detached)
+    }
 }
 
 fn place(indexes: Vec<usize>, fds: Vec<OwnedFd>, n: usize) -> Detached {

@@ -280,6 +280,7 @@ pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         close_after_fork: vec![dir.fd().as_raw_fd()],
         cgroup: cleanup.cgroup.as_ref(),
         seccomp: opts.seccomp,
+        exec: false,
     };
 
     // SAFETY: the runtime is single-threaded here; the child only runs the set-up
@@ -404,7 +405,7 @@ pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
 }
 
 /// Hands the seccomp listener to the agent at linux.seccomp.listenerPath.
-fn send_to_agent(
+pub(crate) fn send_to_agent(
     spec: &oci_spec::runtime::Spec,
     id: &ContainerId,
     bundle: &std::path::Path,

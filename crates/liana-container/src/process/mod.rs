@@ -15,6 +15,7 @@
 
 pub mod bootstrap;
 pub mod create;
+pub mod exec;
 pub mod init;
 pub mod setup;
 
@@ -58,6 +59,8 @@ pub struct Setup<'a> {
     pub cgroup: Option<&'a CgroupManager>,
     /// Seccomp program to install right before exec.
     pub seccomp: Option<&'a SeccompProgram>,
+    /// An `exec` process rather than the container's init.
+    pub exec: bool,
 }
 
 /// Detached mount trees received from the parent, by mount index.

@@ -28,7 +28,7 @@ pub enum SetupError {
         source: io::Error,
     },
     /// The executable does not exist.
-    #[error("exec {name:?}: executable file not found in $PATH")]
+    #[error("exec {name:?}: executable file not found (or not executable) in the container")]
     NotFound {
         /// args[0].
         name: String,
@@ -350,7 +350,15 @@ pub fn find_executable(name: &str, path: Option<&str>) -> Result<CString, SetupE
         return Err(nf());
     }
     if name.contains('/') {
-        return CString::new(name).map_err(|_| nf());
+        let c = CString::new(name).map_err(|_| nf())?;
+        // SAFETY: stat and access read a NUL-terminated path; `st` is valid for writes.
+        let ok = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            libc::stat(c.as_ptr(), &mut st) == 0
+                && st.st_mode & libc::S_IFMT == libc::S_IFREG
+                && libc::access(c.as_ptr(), libc::X_OK) == 0
+        };
+        return if ok { Ok(c) } else { Err(nf()) };
     }
     let path = path.unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     for dir in path.split(':') {
@@ -453,9 +461,10 @@ mod tests {
             Err(SetupError::NotFound { .. })
         ));
         assert_eq!(
-            find_executable("./init", None).unwrap().to_str().unwrap(),
-            "./init"
+            find_executable("/bin/sh", None).unwrap().to_str().unwrap(),
+            "/bin/sh"
         );
+        assert!(find_executable("/not.here", None).is_err());
     }
 
     #[test]
