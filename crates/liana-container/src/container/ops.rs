@@ -93,7 +93,7 @@ impl UpdateRequest {
             }
             None => current.clone(),
         };
-        let mut mem = r.memory().clone().unwrap_or_default();
+        let mut mem = (*r.memory()).unwrap_or_default();
         let mut mem_set = false;
         if let Some(v) = size_flag("memory", &self.memory)? {
             mem.set_limit(Some(v));
@@ -144,7 +144,7 @@ impl UpdateRequest {
             r.set_cpu(Some(cpu));
         }
         if let Some(v) = self.pids_limit {
-            let mut p: LinuxPids = r.pids().clone().unwrap_or_default();
+            let mut p: LinuxPids = (*r.pids()).unwrap_or_default();
             p.set_limit(v);
             r.set_pids(Some(p));
         }
