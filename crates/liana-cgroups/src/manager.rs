@@ -472,7 +472,7 @@ impl Manager {
                 Ok(()) => keep.push(c),
                 Err(e) if self.may_skip(&e) => {
                     let name = c.controllers.join(",");
-                    tracing::warn!(hierarchy = %name, error = %e,
+                    tracing::debug!(hierarchy = %name, error = %e,
                         "rootless: no permission for this cgroup hierarchy, skipping it");
                     self.skipped.push(name);
                 }
@@ -483,11 +483,12 @@ impl Manager {
             }
         }
         self.v1 = keep;
+        let had_unified = self.unified.is_some();
         if let Some(u) = self.unified.take() {
             match crate::v2::create(&u, created) {
                 Ok(()) => self.unified = Some(u),
                 Err(e) if self.may_skip(&e) => {
-                    tracing::warn!(error = %e,
+                    tracing::debug!(error = %e,
                         "rootless: the unified cgroup is not delegated to us, skipping it");
                     self.skipped.push("unified".into());
                 }
@@ -496,6 +497,14 @@ impl Manager {
                     return Err(e);
                 }
             }
+        }
+        if !self.skipped.is_empty()
+            && self.v1.is_empty()
+            && (self.unified.is_none() || !had_unified)
+        {
+            tracing::info!(
+                "rootless: no cgroup is delegated to this user; running without cgroups"
+            );
         }
         Ok(())
     }

@@ -386,7 +386,7 @@ impl Manager {
         match result {
             // Device rules are not expected to work rootless (runc ignores them).
             Err(e) if self.rootless => {
-                tracing::warn!(error = %e, "rootless: device rules not applied");
+                tracing::debug!(error = %e, "rootless: device rules not applied");
                 Ok(())
             }
             other => other,

@@ -1,0 +1,448 @@
+//! Shared harness of the integration tests: bundles with a busybox rootfs and the static
+//! `liana-checker` probe, a private state root per test, running the CLI as root or as
+//! the unprivileged test user, and leak checks.
+//!
+//! Tests need root (CI runs them as root); rootless tests run the runtime as the user
+//! `lianatest` (created by the test set-up with /etc/subuid and /etc/subgid entries).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Once;
+
+use serde_json::Value;
+
+/// The unprivileged user rootless tests run as.
+pub const TEST_USER: &str = "lianatest";
+
+/// Workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The runtime binary under test.
+pub fn runtime_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_liana-runtime"))
+}
+
+/// The static checker, built on first use.
+pub fn checker_bin() -> PathBuf {
+    static BUILD: Once = Once::new();
+    let dir = workspace().join("target/checker");
+    let bin = dir.join("release/liana-checker");
+    BUILD.call_once(|| {
+        let st = Command::new(env!("CARGO"))
+            .current_dir(workspace())
+            .args([
+                "rustc",
+                "-q",
+                "-p",
+                "liana-checker",
+                "--release",
+                "--target-dir",
+            ])
+            .arg(&dir)
+            .args(["--", "-C", "target-feature=+crt-static"])
+            .status()
+            .expect("run cargo to build liana-checker");
+        assert!(st.success(), "building the static liana-checker failed");
+    });
+    bin
+}
+
+/// Fails the test unless it runs as root.
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "integration tests run real containers and need root (CI runs them as root)"
+    );
+}
+
+/// uid/gid of the test user; panics with a hint when it does not exist.
+pub fn test_user() -> (u32, u32) {
+    let out = Command::new("id").args(["-u", TEST_USER]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "user {TEST_USER} is missing: run scripts/test-setup.sh (useradd + /etc/subuid)"
+    );
+    let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let out = Command::new("id").args(["-g", TEST_USER]).output().unwrap();
+    let gid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    (uid, gid)
+}
+
+/// A unique container id.
+pub fn unique_id(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn chown_r(path: &Path, uid: u32, gid: u32) {
+    let st = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:{gid}"))
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// A bundle: a rootfs with busybox applets and /checker, and a config.json.
+pub struct Bundle {
+    dir: tempfile::TempDir,
+    /// The config, written by [`Bundle::write`] (and before every run).
+    pub config: Value,
+    owner: Option<(u32, u32)>,
+}
+
+impl Bundle {
+    /// A rootful bundle from `liana-runtime spec`, with terminal off.
+    pub fn new() -> Self {
+        Self::make(None)
+    }
+
+    /// A bundle owned by the test user, with `spec --rootless` generated as that user.
+    pub fn rootless() -> Self {
+        Self::make(Some(test_user()))
+    }
+
+    fn make(owner: Option<(u32, u32)>) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("liana-it-")
+            .tempdir()
+            .unwrap();
+        let rootfs = dir.path().join("rootfs");
+        for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "var"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
+            .expect("busybox-static must be installed (/bin/busybox)");
+        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            if applet != "busybox" {
+                let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+            }
+        }
+        std::fs::copy(checker_bin(), rootfs.join("checker")).unwrap();
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
+        std::fs::set_permissions(
+            rootfs.join("tmp"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+        )
+        .unwrap();
+        if let Some((uid, gid)) = owner {
+            chown_r(dir.path(), uid, gid);
+        }
+        let mut spec = Command::new(runtime_bin());
+        spec.arg("spec").arg("--bundle").arg(dir.path());
+        if owner.is_some() {
+            spec.arg("--rootless");
+        }
+        let out = as_user(spec, owner).output().unwrap();
+        assert!(
+            out.status.success(),
+            "spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+        let mut config: Value = serde_json::from_str(&text).unwrap();
+        config["process"]["terminal"] = Value::Bool(false);
+        config["process"]["args"] = serde_json::json!(["/checker", "report"]);
+        let b = Self { dir, config, owner };
+        b.write();
+        b
+    }
+
+    /// The bundle directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The rootfs directory.
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
+    /// Sets process.args.
+    pub fn args(&mut self, args: &[&str]) -> &mut Self {
+        self.config["process"]["args"] = serde_json::json!(args);
+        self.write();
+        self
+    }
+
+    /// Edits the config with `f`, then writes it.
+    pub fn edit(&mut self, f: impl FnOnce(&mut Value)) -> &mut Self {
+        f(&mut self.config);
+        self.write();
+        self
+    }
+
+    /// Writes config.json.
+    pub fn write(&self) {
+        let p = self.dir.path().join("config.json");
+        std::fs::write(&p, serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+        if let Some((uid, gid)) = self.owner {
+            std::os::unix::fs::chown(&p, Some(uid), Some(gid)).unwrap();
+        }
+    }
+}
+
+fn as_user(mut cmd: Command, owner: Option<(u32, u32)>) -> Command {
+    match owner {
+        None => cmd,
+        Some(_) => {
+            let prog = cmd.get_program().to_owned();
+            let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid",
+                TEST_USER,
+                "--regid",
+                TEST_USER,
+                "--init-groups",
+                "--",
+            ])
+            .arg(prog)
+            .args(args);
+            if let Some(d) = cmd.get_current_dir() {
+                c.current_dir(d);
+            }
+            c
+        }
+    }
+}
+
+/// Runs `cmd` with stdout and stderr in temporary files; waits only for the process.
+pub fn output_via_files(mut cmd: Command) -> Output {
+    let mut out = tempfile::tempfile().unwrap();
+    let mut err = tempfile::tempfile().unwrap();
+    cmd.stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap());
+    let status = cmd.status().unwrap();
+    let read = |f: &mut std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = Vec::new();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    Output {
+        status,
+        stdout: read(&mut out),
+        stderr: read(&mut err),
+    }
+}
+
+/// A private state root, and who runs the runtime.
+pub struct Runtime {
+    root: tempfile::TempDir,
+    owner: Option<(u32, u32)>,
+    extra: Vec<String>,
+}
+
+impl Runtime {
+    /// Runs the runtime as root.
+    pub fn new() -> Self {
+        require_root();
+        Self {
+            root: tempfile::Builder::new()
+                .prefix("liana-state-")
+                .tempdir()
+                .unwrap(),
+            owner: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Runs the runtime as the unprivileged test user.
+    pub fn rootless() -> Self {
+        require_root();
+        let (uid, gid) = test_user();
+        let root = tempfile::Builder::new()
+            .prefix("liana-state-")
+            .tempdir()
+            .unwrap();
+        chown_r(root.path(), uid, gid);
+        Self {
+            root,
+            owner: Some((uid, gid)),
+            extra: Vec::new(),
+        }
+    }
+
+    /// Adds global flags (e.g. `--cgroup-manager disabled`).
+    pub fn with_flags(mut self, flags: &[&str]) -> Self {
+        self.extra.extend(flags.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// The state root.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// A command with the global flags set.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(runtime_bin());
+        c.arg("--root")
+            .arg(self.root.path())
+            .args(&self.extra)
+            .args(args);
+        c.stdin(Stdio::null());
+        as_user(c, self.owner)
+    }
+
+    /// Runs with the bundle as working directory.
+    pub fn in_bundle(&self, b: &Bundle, args: &[&str]) -> Output {
+        let mut c = self.cmd(args);
+        c.current_dir(b.path());
+        output_via_files(c)
+    }
+
+    /// Runs and returns the output. Output goes through files, not pipes, so that a
+    /// container that inherits them (create, run -d) does not hold the call up.
+    pub fn run(&self, args: &[&str]) -> Output {
+        output_via_files(self.cmd(args))
+    }
+
+    /// Runs, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs, asserts failure, returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "{args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// `run --bundle B ID` in the foreground; returns (exit code, stdout, stderr).
+    pub fn run_container(&self, b: &Bundle, id: &str) -> (i32, String, String) {
+        let out = self.run(&["run", "--bundle", b.path().to_str().unwrap(), id]);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs the bundle's checker (`/checker report`) and parses its report.
+    pub fn report(&self, b: &Bundle, id: &str) -> Value {
+        let (code, out, err) = self.run_container(b, id);
+        assert_eq!(code, 0, "container failed: {out}{err}");
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("bad report {out:?}: {e}"))
+    }
+
+    /// `state ID` as JSON.
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).unwrap()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Best effort: never leave containers behind, even when a test failed.
+        if let Ok(rd) = std::fs::read_dir(self.root.path()) {
+            for e in rd.flatten() {
+                if e.path().join("status").exists() {
+                    let id = e.file_name().to_string_lossy().into_owned();
+                    let _ = self.run(&["delete", "--force", &id]);
+                }
+            }
+        }
+    }
+}
+
+/// Directories named `id` in any cgroup hierarchy (there should be none after delete).
+pub fn cgroup_leftovers(id: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    fn walk(dir: &Path, id: &str, depth: usize, found: &mut Vec<PathBuf>) {
+        if depth > 4 {
+            return;
+        }
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                if e.file_name().to_string_lossy() == id {
+                    found.push(e.path());
+                }
+                walk(&e.path(), id, depth + 1, found);
+            }
+        }
+    }
+    walk(Path::new("/sys/fs/cgroup"), id, 0, &mut found);
+    found
+}
+
+/// Mount points of the host under `path` (there should be none after delete).
+pub fn mounts_under(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let p = path.to_string_lossy();
+    text.lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
+        .filter(|m| m.starts_with(p.as_ref()))
+        .collect()
+}
+
+/// Pids of processes whose command line mentions `needle`.
+pub fn processes_with(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmd).contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Asserts nothing of container `id` is left: state dir, cgroups, mounts, processes.
+pub fn assert_gone(rt: &Runtime, b: &Bundle, id: &str) {
+    assert!(
+        !rt.root().join(id).exists(),
+        "state dir of {id} left behind"
+    );
+    assert!(
+        cgroup_leftovers(id).is_empty(),
+        "cgroups left: {:?}",
+        cgroup_leftovers(id)
+    );
+    assert!(
+        mounts_under(b.path()).is_empty(),
+        "mounts left: {:?}",
+        mounts_under(b.path())
+    );
+}
