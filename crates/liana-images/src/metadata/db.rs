@@ -92,9 +92,10 @@ pub struct Db {
     lock_path: PathBuf,
 }
 
+/// Field order matters: the database must close before the lock is released.
 struct Guard {
-    _lock: File,
     db: Database,
+    _lock: File,
 }
 
 impl Db {
@@ -137,7 +138,7 @@ impl Db {
             .map_err(open_err)?;
         flock(&lock, FlockOperation::LockExclusive).map_err(|e| open_err(e.into()))?;
         let db = Database::create(&self.path).map_err(|e| DbError::Redb { path: self.path.clone(), source: e.into() })?;
-        Ok(Guard { _lock: lock, db })
+        Ok(Guard { db, _lock: lock })
     }
 
     /// Runs `f` in a write transaction and commits it if `f` succeeds.

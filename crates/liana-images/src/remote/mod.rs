@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 pub use auth::Challenge;
 pub use fetch::{unwrap_io, BlobReader, FetchedManifest};
+pub use oci_spec::image::Descriptor;
 pub use push::{PushedBlob, UploadSource};
 pub use transport::{Registry, RegistryOptions};
 
