@@ -28,14 +28,14 @@ need() {
 
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-# stop PIDFILE: TERM, wait up to 5 s, KILL
+# stop PIDFILE: TERM, wait up to 2 s, KILL
 stop() {
   local f=$1 pid
   [ -s "$f" ] || return 0
   pid=$(cat "$f")
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$f"
@@ -52,3 +52,9 @@ wait_url() {
 }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_port_free PORT SECONDS: a previous run's servers may still be shutting down
+wait_port_free() {
+  for _ in $(seq $(($2 * 10))); do port_busy "$1" || return 0; sleep 0.1; done
+  return 1
+}

@@ -14,6 +14,8 @@ Debian's busybox-static. Each OUT/<name> is an OCI layout with one ref, "latest"
   multiarch   index: linux/amd64 (busybox) and linux/arm64/v8 (fake: arm64 config)
   bad-dotdot, bad-abslink, bad-hardlink   one layer trying to escape the root
   bad-mediatype                           busybox with an unknown layer media type
+  bad-bigconfig                           busybox with a 5 MiB config (over the bound)
+  victim-corrupt, victim-truncate         one unique 256 KiB layer each (tests damage it)
 """
 import gzip
 import hashlib
@@ -88,7 +90,7 @@ class Layout:
             f.write(data)
         return {"mediaType": media_type, "digest": d, "size": len(data)}
 
-    def image(self, layers, arch="amd64", variant=None, layer_type=OCI_GZIP, comments=None):
+    def image(self, layers, arch="amd64", variant=None, layer_type=OCI_GZIP, comments=None, pad=0):
         """layers: list of uncompressed tars. Returns the manifest descriptor."""
         descs, diff_ids, history = [], [], []
         for i, tar in enumerate(layers):
@@ -101,6 +103,8 @@ class Layout:
                   "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}
         if variant:
             config["variant"] = variant
+        if pad:
+            config["config"]["Labels"]["padding"] = "x" * pad
         cdesc = self.blob(json.dumps(config, sort_keys=True).encode(), OCI_CONFIG)
         manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": cdesc, "layers": descs}
         return self.blob(json.dumps(manifest, sort_keys=True).encode(), OCI_MANIFEST)
@@ -198,6 +202,14 @@ def main():
     for name, tar in bad.items():
         lay = Layout(out, name)
         lay.index(lay.image([tar]))
+    # valid images with layers of their own, for tests that damage the registry's copy
+    for victim in ["victim-corrupt", "victim-truncate"]:
+        l = Layer()
+        l.file("victim.bin", random.Random(victim).randbytes(256 << 10))
+        lay = Layout(out, victim)
+        lay.index(lay.image([l.finish()]))
+    lay = Layout(out, "bad-bigconfig")
+    lay.index(lay.image([l1], pad=5 << 20))
     lay = Layout(out, "bad-mediatype")
     lay.index(lay.image([l1], layer_type="application/vnd.example.unknown.layer"))
     for name in sorted(os.listdir(out)):

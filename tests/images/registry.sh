@@ -17,7 +17,7 @@ USER_=liana PASS_=liana-secret
 mkdir -p "$DIR/storage" "$DIR/ca"
 DIR=$(cd "$DIR" && pwd)
 if alive "$DIR/registry.pid"; then exit 0; fi
-if port_busy "$PORT"; then echo "127.0.0.1:$PORT is in use" >&2; exit 1; fi
+if ! wait_port_free "$PORT" 20; then echo "127.0.0.1:$PORT is in use" >&2; exit 1; fi
 
 {
   printf 'version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n'
@@ -34,6 +34,7 @@ case "$MODE" in
     ;;
   token)
     TPORT=$((PORT + 100))
+    wait_port_free "$TPORT" 20 || { echo "127.0.0.1:$TPORT is in use" >&2; exit 1; }
     openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=liana-token-issuer" \
       -keyout "$DIR/ca/token.key" -out "$DIR/ca/token.crt" 2>/dev/null
     printf 'auth:\n  token:\n    realm: http://127.0.0.1:%s/token\n    service: liana-test\n    issuer: liana-test-issuer\n    rootcertbundle: %s/ca/token.crt\n' \

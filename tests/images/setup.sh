@@ -31,7 +31,7 @@ if [ -f "$DIR/env" ] && alive "$DIR/plain/registry.pid" && alive "$DIR/tls/regis
   cat "$DIR/env"; exit 0
 fi
 
-[ -f "$DIR/images/big/index.json" ] || python3 "$HERE/make-images.py" "$DIR/images" >/dev/null
+[ -f "$DIR/images/bad-bigconfig/index.json" ] || python3 "$HERE/make-images.py" "$DIR/images" >/dev/null
 
 "$HERE/registry.sh" "$DIR/plain" "$BASE" plain
 "$HERE/registry.sh" "$DIR/basic" $((BASE + 1)) basic
@@ -50,10 +50,12 @@ POL=$DIR/policy.json
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$POL"
 cp_() { skopeo --policy "$POL" copy -q "$@"; }
 PLAIN=127.0.0.1:$BASE
-for img in busybox layered big multiarch bad-dotdot bad-abslink bad-hardlink bad-mediatype; do
+for img in busybox layered big multiarch bad-dotdot bad-abslink bad-hardlink bad-mediatype victim-corrupt victim-truncate; do
   all=(); [ "$img" = multiarch ] && all=(--all)
   cp_ "${all[@]}" --dest-tls-verify=false "oci:$DIR/images/$img:latest" "docker://$PLAIN/$img:latest"
 done
+# skopeo refuses a config over 4 MiB: upload that one verbatim
+python3 "$HERE/push-raw.py" "$DIR/images/bad-bigconfig" "$PLAIN" bad-bigconfig:latest
 cp_ --dest-tls-verify=false --format v2s2 "oci:$DIR/images/busybox:latest" "docker://$PLAIN/busybox:v2s2"
 CREDS=(--dest-creds liana:liana-secret)
 for img in busybox multiarch; do
