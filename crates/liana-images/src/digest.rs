@@ -57,7 +57,11 @@ pub fn validate(d: &Digest) -> Result<(), DigestError> {
             })
         }
     };
-    if hex.len() != want || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() != want
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(DigestError::Invalid {
             digest: s.clone(),
             reason: "hex part has the wrong length or characters",
@@ -68,7 +72,10 @@ pub fn validate(d: &Digest) -> Result<(), DigestError> {
 
 /// The algorithm part of a validated digest.
 pub fn algorithm(d: &Digest) -> &str {
-    d.as_ref().split_once(':').map(|(a, _)| a).unwrap_or("sha256")
+    d.as_ref()
+        .split_once(':')
+        .map(|(a, _)| a)
+        .unwrap_or("sha256")
 }
 
 /// The hex part of a validated digest.
@@ -157,7 +164,11 @@ pub struct HashingReader<R> {
 impl<R: Read> HashingReader<R> {
     /// Wraps `inner`, hashing with `digester`.
     pub fn new(inner: R, digester: Digester) -> Self {
-        HashingReader { inner, digester, count: 0 }
+        HashingReader {
+            inner,
+            digester,
+            count: 0,
+        }
     }
 
     /// Bytes read so far.
@@ -193,7 +204,11 @@ pub struct HashingWriter<W> {
 impl<W: Write> HashingWriter<W> {
     /// Wraps `inner`.
     pub fn new(inner: W, digester: Digester) -> Self {
-        HashingWriter { inner, digester, count: 0 }
+        HashingWriter {
+            inner,
+            digester,
+            count: 0,
+        }
     }
 
     /// The digest and count so far, and the inner writer.
@@ -223,10 +238,15 @@ mod tests {
         let empty = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         assert_eq!(sha256_of(b"").to_string(), empty);
         assert!(parse(empty).is_ok());
-        assert!(parse("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855").is_err());
+        assert!(
+            parse("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855")
+                .is_err()
+        );
         assert!(parse("sha256:abc").is_err());
         assert!(parse("md5:d41d8cd98f00b204e9800998ecf8427e").is_err());
-        assert!(parse("sha256:../../../../etc/passwd0000000000000000000000000000000000000000").is_err());
+        assert!(
+            parse("sha256:../../../../etc/passwd0000000000000000000000000000000000000000").is_err()
+        );
         assert!(parse("nocolon").is_err());
     }
 

@@ -28,7 +28,12 @@ pub struct GcStats {
 
 fn mark_manifest(store: &ImageStore, digest: &crate::digest::Digest, keep: &mut HashSet<String>) {
     keep.insert(digest.to_string());
-    let Ok(bytes) = store.content().read_blob(digest, store.options().max_manifest_size) else { return };
+    let Ok(bytes) = store
+        .content()
+        .read_blob(digest, store.options().max_manifest_size)
+    else {
+        return;
+    };
     let mt = manifest::detect_media_type("", &bytes);
     if manifest::is_index(&mt) {
         if let Ok(idx) = manifest::parse_index(&bytes, digest) {
@@ -78,8 +83,10 @@ pub fn collect(store: &ImageStore, extra_snapshots: &[String]) -> Result<GcStats
     // snapshots: mark roots and ancestors, then remove unmarked leaves until none is left
     let sn = store.snapshotter();
     let all = sn.walk()?;
-    let parent_of: std::collections::HashMap<String, Option<String>> =
-        all.iter().map(|i| (i.key.clone(), i.parent.clone())).collect();
+    let parent_of: std::collections::HashMap<String, Option<String>> = all
+        .iter()
+        .map(|i| (i.key.clone(), i.parent.clone()))
+        .collect();
     let mut keep = HashSet::new();
     for r in snapshot_roots {
         let mut cur = Some(r);
@@ -93,7 +100,9 @@ pub fn collect(store: &ImageStore, extra_snapshots: &[String]) -> Result<GcStats
     let mut remaining: Vec<_> = all.into_iter().filter(|i| !keep.contains(&i.key)).collect();
     loop {
         let parents: HashSet<String> = sn.walk()?.into_iter().filter_map(|i| i.parent).collect();
-        let (leaves, rest): (Vec<_>, Vec<_>) = remaining.into_iter().partition(|i| !parents.contains(&i.key));
+        let (leaves, rest): (Vec<_>, Vec<_>) = remaining
+            .into_iter()
+            .partition(|i| !parents.contains(&i.key));
         if leaves.is_empty() {
             break;
         }

@@ -27,13 +27,15 @@ pub mod media {
     /// Docker schema 1 (refused).
     pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
     /// Signed Docker schema 1 (refused).
-    pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    pub const DOCKER_SCHEMA1_SIGNED: &str =
+        "application/vnd.docker.distribution.manifest.v1+prettyjws";
     /// Docker gzip layer.
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
     /// Docker uncompressed layer (docker-archive).
     pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
     /// Docker foreign (non-distributable) gzip layer.
-    pub const DOCKER_FOREIGN_GZIP: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+    pub const DOCKER_FOREIGN_GZIP: &str =
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
     /// OCI uncompressed layer.
     pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
     /// OCI gzip layer.
@@ -95,7 +97,9 @@ pub enum ManifestError {
 impl HasKind for ManifestError {
     fn kind(&self) -> ErrorKind {
         match self {
-            ManifestError::Parse { .. } | ManifestError::LayerCount { .. } => ErrorKind::DataCorrupt,
+            ManifestError::Parse { .. } | ManifestError::LayerCount { .. } => {
+                ErrorKind::DataCorrupt
+            }
             ManifestError::NoPlatform { .. } => ErrorKind::NotFound,
             ManifestError::UnknownLayerType { .. } => ErrorKind::Unsupported,
             ManifestError::InvalidPlatform { .. } => ErrorKind::InvalidArgument,
@@ -118,15 +122,22 @@ pub enum Compression {
 pub fn layer_compression(desc: &Descriptor) -> Result<Compression, ManifestError> {
     let mt = desc.media_type().to_string();
     Ok(match mt.as_str() {
-        media::OCI_LAYER | media::DOCKER_LAYER | "application/vnd.oci.image.layer.nondistributable.v1.tar" => {
-            Compression::None
-        }
+        media::OCI_LAYER
+        | media::DOCKER_LAYER
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Compression::None,
         media::OCI_LAYER_GZIP
         | media::DOCKER_LAYER_GZIP
         | media::DOCKER_FOREIGN_GZIP
         | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" => Compression::Gzip,
-        media::OCI_LAYER_ZSTD | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => Compression::Zstd,
-        _ => return Err(ManifestError::UnknownLayerType { digest: desc.digest().clone(), media_type: mt }),
+        media::OCI_LAYER_ZSTD | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => {
+            Compression::Zstd
+        }
+        _ => {
+            return Err(ManifestError::UnknownLayerType {
+                digest: desc.digest().clone(),
+                media_type: mt,
+            })
+        }
     })
 }
 
@@ -134,7 +145,11 @@ pub fn layer_compression(desc: &Descriptor) -> Result<Compression, ManifestError
 /// else the document's own `mediaType`, else guessed from its shape.
 pub fn detect_media_type(content_type: &str, bytes: &[u8]) -> String {
     let ct = content_type.split(';').next().unwrap_or("").trim();
-    if !ct.is_empty() && ct != "application/json" && ct != "text/plain" && ct != "application/octet-stream" {
+    if !ct.is_empty()
+        && ct != "application/json"
+        && ct != "text/plain"
+        && ct != "application/octet-stream"
+    {
         return ct.to_string();
     }
     #[derive(serde::Deserialize)]
@@ -176,21 +191,41 @@ pub fn is_manifest(media_type: &str) -> bool {
 
 /// Parses a manifest.
 pub fn parse_manifest(bytes: &[u8], digest: &Digest) -> Result<ImageManifest, ManifestError> {
-    serde_json::from_slice(bytes).map_err(|e| ManifestError::Parse { what: "manifest", digest: digest.clone(), source: e })
+    serde_json::from_slice(bytes).map_err(|e| ManifestError::Parse {
+        what: "manifest",
+        digest: digest.clone(),
+        source: e,
+    })
 }
 
 /// Parses an index.
 pub fn parse_index(bytes: &[u8], digest: &Digest) -> Result<ImageIndex, ManifestError> {
-    serde_json::from_slice(bytes).map_err(|e| ManifestError::Parse { what: "index", digest: digest.clone(), source: e })
+    serde_json::from_slice(bytes).map_err(|e| ManifestError::Parse {
+        what: "index",
+        digest: digest.clone(),
+        source: e,
+    })
 }
 
 /// Parses a config and checks it against the manifest's layer count.
-pub fn parse_config(bytes: &[u8], digest: &Digest, layers: usize) -> Result<ImageConfiguration, ManifestError> {
-    let c: ImageConfiguration = serde_json::from_slice(bytes)
-        .map_err(|e| ManifestError::Parse { what: "config", digest: digest.clone(), source: e })?;
+pub fn parse_config(
+    bytes: &[u8],
+    digest: &Digest,
+    layers: usize,
+) -> Result<ImageConfiguration, ManifestError> {
+    let c: ImageConfiguration =
+        serde_json::from_slice(bytes).map_err(|e| ManifestError::Parse {
+            what: "config",
+            digest: digest.clone(),
+            source: e,
+        })?;
     let n = c.rootfs().diff_ids().len();
     if n != layers {
-        return Err(ManifestError::LayerCount { digest: digest.clone(), diff_ids: n, layers });
+        return Err(ManifestError::LayerCount {
+            digest: digest.clone(),
+            diff_ids: n,
+            layers,
+        });
     }
     Ok(c)
 }
@@ -219,7 +254,11 @@ impl Platform {
             "riscv64" => ("riscv64", None),
             other => (other, None),
         };
-        Platform { os: "linux".into(), architecture: arch.into(), variant: variant.map(str::to_string) }
+        Platform {
+            os: "linux".into(),
+            architecture: arch.into(),
+            variant: variant.map(str::to_string),
+        }
     }
 
     fn norm_variant(&self) -> Option<&str> {
@@ -256,8 +295,14 @@ impl FromStr for Platform {
     type Err = ManifestError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split('/').collect();
-        let bad = || ManifestError::InvalidPlatform { text: s.to_string() };
-        let ok = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let bad = || ManifestError::InvalidPlatform {
+            text: s.to_string(),
+        };
+        let ok = |p: &&str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
         if !(2..=3).contains(&parts.len()) || !parts.iter().all(ok) {
             return Err(bad());
         }
@@ -266,16 +311,24 @@ impl FromStr for Platform {
             "aarch64" => "arm64",
             a => a,
         };
-        Ok(Platform { os: parts[0].to_lowercase(), architecture: arch.into(), variant: parts.get(2).map(|v| v.to_string()) })
+        Ok(Platform {
+            os: parts[0].to_lowercase(),
+            architecture: arch.into(),
+            variant: parts.get(2).map(|v| v.to_string()),
+        })
     }
 }
 
 /// Picks the manifest for `wanted` from an index (first match in index order).
-pub fn select_platform<'a>(index: &'a ImageIndex, wanted: &Platform, reference: &str) -> Result<&'a Descriptor, ManifestError> {
+pub fn select_platform<'a>(
+    index: &'a ImageIndex,
+    wanted: &Platform,
+    reference: &str,
+) -> Result<&'a Descriptor, ManifestError> {
     index
         .manifests()
         .iter()
-        .filter(|d| is_manifest(&d.media_type().to_string()))
+        .filter(|d| is_manifest(d.media_type().as_ref()))
         .find(|d| d.platform().as_ref().is_some_and(|p| wanted.matches(p)))
         .ok_or_else(|| {
             let available = index
@@ -292,7 +345,11 @@ pub fn select_platform<'a>(index: &'a ImageIndex, wanted: &Platform, reference: 
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            ManifestError::NoPlatform { reference: reference.to_string(), wanted: wanted.clone(), available }
+            ManifestError::NoPlatform {
+                reference: reference.to_string(),
+                wanted: wanted.clone(),
+                available,
+            }
         })
 }
 
@@ -335,9 +392,18 @@ mod tests {
 
     #[test]
     fn media_type_detection() {
-        assert_eq!(detect_media_type("application/json", br#"{"schemaVersion":1,"fsLayers":[]}"#), media::DOCKER_SCHEMA1);
-        assert_eq!(detect_media_type("", br#"{"schemaVersion":2,"manifests":[]}"#), media::OCI_INDEX);
-        assert_eq!(detect_media_type(&format!("{}; charset=utf-8", media::DOCKER_MANIFEST), b"{}"), media::DOCKER_MANIFEST);
+        assert_eq!(
+            detect_media_type("application/json", br#"{"schemaVersion":1,"fsLayers":[]}"#),
+            media::DOCKER_SCHEMA1
+        );
+        assert_eq!(
+            detect_media_type("", br#"{"schemaVersion":2,"manifests":[]}"#),
+            media::OCI_INDEX
+        );
+        assert_eq!(
+            detect_media_type(&format!("{}; charset=utf-8", media::DOCKER_MANIFEST), b"{}"),
+            media::DOCKER_MANIFEST
+        );
     }
 
     #[test]
@@ -346,6 +412,9 @@ mod tests {
         let b = crate::digest::sha256_of(b"b").to_string();
         let c = chain_ids(&[a.clone(), b.clone()]);
         assert_eq!(c[0], a);
-        assert_eq!(c[1], crate::digest::sha256_of(format!("{a} {b}").as_bytes()).to_string());
+        assert_eq!(
+            c[1],
+            crate::digest::sha256_of(format!("{a} {b}").as_bytes()).to_string()
+        );
     }
 }

@@ -74,20 +74,38 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn remote(&self, e: RemoteError) -> PushError {
-        PushError::Remote { image: self.image.clone(), destination: self.dest.clone(), source: e }
+        PushError::Remote {
+            image: self.image.clone(),
+            destination: self.dest.clone(),
+            source: e,
+        }
     }
     fn store_err(&self, e: impl Into<StoreError>) -> PushError {
-        PushError::Store { image: self.image.clone(), source: e.into() }
+        PushError::Store {
+            image: self.image.clone(),
+            source: e.into(),
+        }
     }
 
     fn blob(&self, d: &Descriptor) -> Result<(), PushError> {
-        let path = self.store.content().blob_path(d.digest()).map_err(|e| self.store_err(e))?;
+        let path = self
+            .store
+            .content()
+            .blob_path(d.digest())
+            .map_err(|e| self.store_err(e))?;
         if !path.exists() {
-            return Err(self.store_err(crate::content::ContentError::NotFound { digest: d.digest().clone() }));
+            return Err(self.store_err(crate::content::ContentError::NotFound {
+                digest: d.digest().clone(),
+            }));
         }
         let how = self
             .reg
-            .push_blob(&self.repo, d, &UploadSource::File(path), self.mount_from.as_deref())
+            .push_blob(
+                &self.repo,
+                d,
+                &UploadSource::File(path),
+                self.mount_from.as_deref(),
+            )
             .map_err(|e| self.remote(e))?;
         self.progress.blob(d, how);
         Ok(())
@@ -96,13 +114,19 @@ impl Ctx<'_> {
     /// Pushes a manifest's blobs and then the manifest under `tag_or_digest`.
     fn manifest(&self, d: &Descriptor, tag_or_digest: &str) -> Result<(), PushError> {
         let limit = self.store.options().max_manifest_size;
-        let bytes = self.store.content().read_blob(d.digest(), limit).map_err(|e| self.store_err(e))?;
+        let bytes = self
+            .store
+            .content()
+            .read_blob(d.digest(), limit)
+            .map_err(|e| self.store_err(e))?;
         let m = manifest::parse_manifest(&bytes, d.digest()).map_err(|e| self.store_err(e))?;
         self.blob(m.config())?;
         for l in m.layers() {
             self.blob(l)?;
         }
-        self.reg.put_manifest(&self.repo, tag_or_digest, &d.media_type().to_string(), &bytes).map_err(|e| self.remote(e))
+        self.reg
+            .put_manifest(&self.repo, tag_or_digest, d.media_type().as_ref(), &bytes)
+            .map_err(|e| self.remote(e))
     }
 }
 
@@ -115,20 +139,29 @@ pub fn push(
     remote: &RemoteConfig,
     progress: &dyn PushProgress,
 ) -> Result<crate::digest::Digest, PushError> {
-    let rec: ImageRecord = store.find(image).map_err(|e| PushError::Store { image: image.into(), source: e })?;
+    let rec: ImageRecord = store.find(image).map_err(|e| PushError::Store {
+        image: image.into(),
+        source: e,
+    })?;
     let dest = Reference::parse(destination.unwrap_or(&rec.name))?;
     let ep = remote
         .registries
         .endpoints(&dest)
         .ok()
         .and_then(|v| v.into_iter().last())
-        .unwrap_or(crate::config::Endpoint { reference: dest.clone(), insecure: false, mirror: false });
+        .unwrap_or(crate::config::Endpoint {
+            reference: dest.clone(),
+            insecure: false,
+            mirror: false,
+        });
     let target = &ep.reference;
-    let reg = remote.client(target.registry(), target.repository(), ep.insecure).map_err(|e| PushError::Remote {
-        image: image.into(),
-        destination: dest.to_string(),
-        source: e,
-    })?;
+    let reg = remote
+        .client(target.registry(), target.repository(), ep.insecure)
+        .map_err(|e| PushError::Remote {
+            image: image.into(),
+            destination: dest.to_string(),
+            source: e,
+        })?;
     let mount_from = rec
         .source
         .as_deref()
@@ -143,21 +176,36 @@ pub fn push(
         dest: dest.to_string(),
         progress,
     };
-    let tag = dest.tag().map(str::to_string).unwrap_or_else(|| rec.manifest.digest().to_string());
+    let tag = dest
+        .tag()
+        .map(str::to_string)
+        .unwrap_or_else(|| rec.manifest.digest().to_string());
     let target_mt = rec.target.media_type().to_string();
     let limit = store.options().max_manifest_size;
     if manifest::is_index(&target_mt) {
-        let bytes = store.content().read_blob(rec.target.digest(), limit).map_err(|e| ctx.store_err(e))?;
-        let idx = manifest::parse_index(&bytes, rec.target.digest()).map_err(|e| ctx.store_err(e))?;
-        let complete = idx.manifests().iter().all(|d| store.content().contains(d.digest()).unwrap_or(false));
+        let bytes = store
+            .content()
+            .read_blob(rec.target.digest(), limit)
+            .map_err(|e| ctx.store_err(e))?;
+        let idx =
+            manifest::parse_index(&bytes, rec.target.digest()).map_err(|e| ctx.store_err(e))?;
+        let complete = idx
+            .manifests()
+            .iter()
+            .all(|d| store.content().contains(d.digest()).unwrap_or(false));
         if complete {
             for d in idx.manifests() {
-                ctx.manifest(d, &d.digest().to_string())?;
+                ctx.manifest(d, d.digest().as_ref())?;
             }
-            ctx.reg.put_manifest(&ctx.repo, &tag, &target_mt, &bytes).map_err(|e| ctx.remote(e))?;
+            ctx.reg
+                .put_manifest(&ctx.repo, &tag, &target_mt, &bytes)
+                .map_err(|e| ctx.remote(e))?;
             return Ok(rec.target.digest().clone());
         }
-        tracing::info!(image, "index children not all present locally: pushing the platform manifest only");
+        tracing::info!(
+            image,
+            "index children not all present locally: pushing the platform manifest only"
+        );
     }
     ctx.manifest(&rec.manifest, &tag)?;
     Ok(rec.manifest.digest().clone())

@@ -64,7 +64,10 @@ pub struct ShortName {
 }
 
 fn invalid(reference: &str, reason: impl Into<String>) -> ReferenceError {
-    ReferenceError::Invalid { reference: reference.to_string(), reason: reason.into() }
+    ReferenceError::Invalid {
+        reference: reference.to_string(),
+        reason: reason.into(),
+    }
 }
 
 fn is_alnum(b: u8) -> bool {
@@ -102,7 +105,8 @@ fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|&x| x.is_ascii_alphanumeric() || x == b'_' || x == b'.' || x == b'-')
+        && b.iter()
+            .all(|&x| x.is_ascii_alphanumeric() || x == b'_' || x == b'.' || x == b'-')
 }
 
 fn valid_registry(r: &str) -> bool {
@@ -116,12 +120,16 @@ fn valid_registry(r: &str) -> bool {
         }
     }
     if host.starts_with('[') && host.ends_with(']') {
-        return host[1..host.len() - 1].parse::<std::net::Ipv6Addr>().is_ok();
+        return host[1..host.len() - 1]
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok();
     }
     !host.is_empty()
         && host.split('.').all(|label| {
             !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -143,8 +151,10 @@ impl ShortName {
         }
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => {
-                let d = digest::parse(d)
-                    .map_err(|e| ReferenceError::Digest { reference: s.to_string(), source: e })?;
+                let d = digest::parse(d).map_err(|e| ReferenceError::Digest {
+                    reference: s.to_string(),
+                    source: e,
+                })?;
                 (r, Some(d))
             }
             None => (s, None),
@@ -186,7 +196,12 @@ impl ShortName {
                 return Err(invalid(s, why));
             }
         }
-        Ok(ShortName { registry, path: path.to_string(), tag, digest })
+        Ok(ShortName {
+            registry,
+            path: path.to_string(),
+            tag,
+            digest,
+        })
     }
 
     /// Whether the text carried no registry part.
@@ -206,7 +221,12 @@ impl ShortName {
             (None, None) => Some(DEFAULT_TAG.to_string()),
             (t, _) => t.clone(),
         };
-        Reference { registry, repository, tag, digest: self.digest.clone() }
+        Reference {
+            registry,
+            repository,
+            tag,
+            digest: self.digest.clone(),
+        }
     }
 
     /// The references to try, in order: the name itself when qualified, else the name
@@ -255,15 +275,27 @@ impl Reference {
     }
     /// The same repository with another tag (and no digest).
     pub fn with_tag(&self, tag: &str) -> Self {
-        Reference { tag: Some(tag.to_string()), digest: None, ..self.clone() }
+        Reference {
+            tag: Some(tag.to_string()),
+            digest: None,
+            ..self.clone()
+        }
     }
     /// The same repository pinned to a digest (and no tag).
     pub fn with_digest(&self, digest: Digest) -> Self {
-        Reference { tag: None, digest: Some(digest), ..self.clone() }
+        Reference {
+            tag: None,
+            digest: Some(digest),
+            ..self.clone()
+        }
     }
     /// The same reference in another registry/repository (mirrors, rewrites).
     pub fn relocate(&self, registry: &str, repository: &str) -> Self {
-        Reference { registry: registry.into(), repository: repository.into(), ..self.clone() }
+        Reference {
+            registry: registry.into(),
+            repository: repository.into(),
+            ..self.clone()
+        }
     }
     /// What to ask the registry's manifest endpoint for: the digest if pinned, else the tag.
     pub fn object(&self) -> String {
@@ -321,7 +353,10 @@ mod tests {
             ("alpine", "docker.io/library/alpine:latest"),
             ("alpine:3.19", "docker.io/library/alpine:3.19"),
             ("user/app", "docker.io/user/app:latest"),
-            ("index.docker.io/library/busybox", "docker.io/library/busybox:latest"),
+            (
+                "index.docker.io/library/busybox",
+                "docker.io/library/busybox:latest",
+            ),
             ("127.0.0.1:5000/busybox:v1", "127.0.0.1:5000/busybox:v1"),
             ("localhost/a/b/c", "localhost/a/b/c:latest"),
             ("quay.io/x/y_z.w--v", "quay.io/x/y_z.w--v:latest"),
@@ -337,14 +372,28 @@ mod tests {
         let r = Reference::parse(&format!("x:v1@{D}")).unwrap();
         assert_eq!(r.tag(), Some("v1"));
         assert_eq!(r.object(), D);
-        assert_eq!(Reference::parse("alpine").unwrap().familiar(), "alpine:latest");
+        assert_eq!(
+            Reference::parse("alpine").unwrap().familiar(),
+            "alpine:latest"
+        );
     }
 
     #[test]
     fn rejects_invalid() {
         for bad in [
-            "", "Alpine", "a//b", "a/", "-a", "a:", "a:-x", "a@sha256:zz", "host:port/x",
-            "a/../b", "a b", "a:tag/with/slash/..", "x@md5:d41d8cd98f00b204e9800998ecf8427e",
+            "",
+            "Alpine",
+            "a//b",
+            "a/",
+            "-a",
+            "a:",
+            "a:-x",
+            "a@sha256:zz",
+            "host:port/x",
+            "a/../b",
+            "a b",
+            "a:tag/with/slash/..",
+            "x@md5:d41d8cd98f00b204e9800998ecf8427e",
         ] {
             let e = Reference::parse(bad);
             assert!(e.is_err(), "{bad:?} accepted as {:?}", e.unwrap());

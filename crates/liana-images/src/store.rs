@@ -19,7 +19,9 @@ use crate::errdefs::{ErrorKind, HasKind};
 use crate::manifest::{self, ManifestError};
 use crate::metadata::{ImageRecord, MetadataError, MetadataStore};
 use crate::reference::{Reference, ReferenceError, ShortName};
-use crate::snapshot::{self, NativeSnapshotter, OverlayOptions, OverlaySnapshotter, SnapshotError, Snapshotter};
+use crate::snapshot::{
+    self, NativeSnapshotter, OverlayOptions, OverlaySnapshotter, SnapshotError, Snapshotter,
+};
 use crate::unpack::ApplyOptions;
 
 /// Errors of this module.
@@ -132,25 +134,36 @@ impl ImageStore {
     /// Opens (creating) the store.
     pub fn open(opts: StoreOptions) -> Result<Self, StoreError> {
         let root = &opts.root;
-        std::fs::create_dir_all(root).map_err(|e| StoreError::Root { path: root.clone(), source: e })?;
+        std::fs::create_dir_all(root).map_err(|e| StoreError::Root {
+            path: root.clone(),
+            source: e,
+        })?;
         let content = ContentStore::open(&root.join("content"))?;
         let meta = MetadataStore::open(&root.join("metadata.db"))?;
         let kind = match opts.snapshotter {
-            SnapshotterKind::Auto if snapshot::overlay_supported() && rustix::process::geteuid().is_root() => {
+            SnapshotterKind::Auto
+                if snapshot::overlay_supported() && rustix::process::geteuid().is_root() =>
+            {
                 SnapshotterKind::Overlay
             }
             SnapshotterKind::Auto => SnapshotterKind::Native,
             k => k,
         };
         let snapshotter: Arc<dyn Snapshotter> = match kind {
-            SnapshotterKind::Overlay => {
-                Arc::new(OverlaySnapshotter::open(&root.join("snapshots/overlayfs"), OverlayOptions::default())?)
-            }
+            SnapshotterKind::Overlay => Arc::new(OverlaySnapshotter::open(
+                &root.join("snapshots/overlayfs"),
+                OverlayOptions::default(),
+            )?),
             _ => Arc::new(NativeSnapshotter::open(&root.join("snapshots/native"))?),
         };
         let mut opts = opts;
         opts.apply.whiteouts = snapshotter.whiteout_mode();
-        Ok(ImageStore { opts, content, meta, snapshotter })
+        Ok(ImageStore {
+            opts,
+            content,
+            meta,
+            snapshotter,
+        })
     }
 
     /// The storage root.
@@ -185,9 +198,17 @@ impl ImageStore {
     pub fn lookup(&self, name: &str) -> Result<Vec<ImageRecord>, StoreError> {
         let all = self.meta.images()?;
         let hex = name.strip_prefix("sha256:").unwrap_or(name);
-        if hex.len() >= 3 && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
-            let by_id: Vec<_> =
-                all.iter().filter(|r| crate::digest::hex_part(r.config.digest()).starts_with(hex)).cloned().collect();
+        if hex.len() >= 3
+            && hex.len() <= 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            let by_id: Vec<_> = all
+                .iter()
+                .filter(|r| crate::digest::hex_part(r.config.digest()).starts_with(hex))
+                .cloned()
+                .collect();
             if !by_id.is_empty() {
                 return Ok(by_id);
             }
@@ -200,7 +221,10 @@ impl ImageStore {
         if short.is_short() {
             // any registry: match on the repository path's tail and the tag/digest
             let probe = short.qualify("localhost").to_string();
-            let tail = probe.strip_prefix("localhost/").unwrap_or(&probe).to_string();
+            let tail = probe
+                .strip_prefix("localhost/")
+                .unwrap_or(&probe)
+                .to_string();
             let found: Vec<_> = all
                 .iter()
                 .filter(|r| {
@@ -223,15 +247,23 @@ impl ImageStore {
 
     /// The manifest of an image.
     pub fn manifest(&self, rec: &ImageRecord) -> Result<ImageManifest, StoreError> {
-        let b = self.content.read_blob(rec.manifest.digest(), self.opts.max_manifest_size)?;
+        let b = self
+            .content
+            .read_blob(rec.manifest.digest(), self.opts.max_manifest_size)?;
         Ok(manifest::parse_manifest(&b, rec.manifest.digest())?)
     }
 
     /// The config of an image.
     pub fn config(&self, rec: &ImageRecord) -> Result<ImageConfiguration, StoreError> {
-        let b = self.content.read_blob(rec.config.digest(), self.opts.max_manifest_size)?;
+        let b = self
+            .content
+            .read_blob(rec.config.digest(), self.opts.max_manifest_size)?;
         let m = self.manifest(rec)?;
-        Ok(manifest::parse_config(&b, rec.config.digest(), m.layers().len())?)
+        Ok(manifest::parse_config(
+            &b,
+            rec.config.digest(),
+            m.layers().len(),
+        )?)
     }
 
     /// Adds name `new` for the image `src` designates.
@@ -254,7 +286,11 @@ impl ImageStore {
             return Err(StoreError::MultipleNames {
                 id: name.into(),
                 names: recs.len(),
-                list: recs.iter().map(|r| r.name.clone()).collect::<Vec<_>>().join(", "),
+                list: recs
+                    .iter()
+                    .map(|r| r.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
         let mut removed = Vec::new();

@@ -29,13 +29,24 @@ pub struct PullBars {
 impl PullBars {
     pub fn new(quiet: bool) -> Self {
         let tty = !quiet && std::io::stderr().is_terminal();
-        let multi = MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+        let multi = MultiProgress::with_draw_target(if tty {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
         let total = multi.add(ProgressBar::new(0));
         total.set_style(
             ProgressStyle::with_template("total:   {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12}  elapsed {elapsed_precise}")
                 .expect("valid template"),
         );
-        PullBars { quiet, tty, multi, bars: Mutex::new(HashMap::new()), total, start: Instant::now() }
+        PullBars {
+            quiet,
+            tty,
+            multi,
+            bars: Mutex::new(HashMap::new()),
+            total,
+            start: Instant::now(),
+        }
     }
 
     pub fn finish(&self, ok: bool) {
@@ -43,7 +54,10 @@ impl PullBars {
             self.total.finish();
         }
         if ok && !self.quiet && !self.tty {
-            eprintln!("Pull finished in {:.2}s", self.start.elapsed().as_secs_f64());
+            eprintln!(
+                "Pull finished in {:.2}s",
+                self.start.elapsed().as_secs_f64()
+            );
         }
     }
 
@@ -70,7 +84,9 @@ impl Progress for PullBars {
             }
             Event::Layer { digest, size } => {
                 if self.tty {
-                    let b = self.multi.insert_before(&self.total, ProgressBar::new(*size));
+                    let b = self
+                        .multi
+                        .insert_before(&self.total, ProgressBar::new(*size));
                     b.set_style(Self::layer_style());
                     b.set_prefix(short(digest));
                     self.bars.lock().expect("lock").insert(digest.clone(), b);

@@ -120,7 +120,9 @@ impl HasKind for ArchiveError {
     fn kind(&self) -> ErrorKind {
         match self {
             ArchiveError::Io { source, .. } => crate::errdefs::io_kind(source),
-            ArchiveError::UnknownFormat { .. } | ArchiveError::Empty { .. } => ErrorKind::InvalidArgument,
+            ArchiveError::UnknownFormat { .. } | ArchiveError::Empty { .. } => {
+                ErrorKind::InvalidArgument
+            }
             ArchiveError::Json { .. } => ErrorKind::DataCorrupt,
             ArchiveError::Blob { source, .. } => source.kind(),
             ArchiveError::Extract { source, .. } => source.kind(),
@@ -132,8 +134,15 @@ impl HasKind for ArchiveError {
     }
 }
 
-pub(crate) fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ArchiveError + 'a {
-    move |source| ArchiveError::Io { op, path: path.to_path_buf(), source }
+pub(crate) fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> ArchiveError + 'a {
+    move |source| ArchiveError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A temporary directory under the store root, removed on drop.
@@ -144,7 +153,10 @@ impl TempDir {
         let p = store.root().join("tmp").join(format!(
             "{what}-{}-{}",
             std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
         ));
         std::fs::create_dir_all(&p).map_err(io_err("create", &p))?;
         Ok(TempDir(p))
@@ -158,8 +170,16 @@ impl Drop for TempDir {
 }
 
 /// Writes the images `names` (at least one) to `dest` in `format`.
-pub fn save(store: &ImageStore, names: &[String], dest: &Path, format: Format) -> Result<(), ArchiveError> {
-    let recs = names.iter().map(|n| store.find(n)).collect::<Result<Vec<_>, _>>()?;
+pub fn save(
+    store: &ImageStore,
+    names: &[String],
+    dest: &Path,
+    format: Format,
+) -> Result<(), ArchiveError> {
+    let recs = names
+        .iter()
+        .map(|n| store.find(n))
+        .collect::<Result<Vec<_>, _>>()?;
     if recs.is_empty() {
         return Err(ArchiveError::Empty { path: dest.into() });
     }
@@ -175,7 +195,10 @@ pub fn save(store: &ImageStore, names: &[String], dest: &Path, format: Format) -
 pub fn load(store: &ImageStore, src: &Path) -> Result<Vec<ImageRecord>, ArchiveError> {
     let recs = if src.is_dir() {
         if !src.join("oci-layout").exists() {
-            return Err(ArchiveError::UnknownFormat { path: src.into(), reason: "directory without oci-layout".into() });
+            return Err(ArchiveError::UnknownFormat {
+                path: src.into(),
+                reason: "directory without oci-layout".into(),
+            });
         }
         oci::load_dir(store, src, src)?
     } else {
@@ -187,14 +210,27 @@ pub fn load(store: &ImageStore, src: &Path) -> Result<Vec<ImageRecord>, ArchiveE
             ..Default::default()
         };
         let name = src.display().to_string();
-        crate::unpack::apply_layer(&tmp.0, std::io::BufReader::new(f), sniff(src)?, None, &name, &opts)
-            .map_err(|e| ArchiveError::Extract { path: src.into(), source: e })?;
+        crate::unpack::apply_layer(
+            &tmp.0,
+            std::io::BufReader::new(f),
+            sniff(src)?,
+            None,
+            &name,
+            &opts,
+        )
+        .map_err(|e| ArchiveError::Extract {
+            path: src.into(),
+            source: e,
+        })?;
         if tmp.0.join("oci-layout").exists() {
             oci::load_dir(store, &tmp.0, src)?
         } else if tmp.0.join("manifest.json").exists() {
             docker::load(store, &tmp.0, src)?
         } else {
-            return Err(ArchiveError::UnknownFormat { path: src.into(), reason: "no oci-layout or manifest.json".into() });
+            return Err(ArchiveError::UnknownFormat {
+                path: src.into(),
+                reason: "no oci-layout or manifest.json".into(),
+            });
         }
     };
     if recs.is_empty() {
@@ -204,7 +240,10 @@ pub fn load(store: &ImageStore, src: &Path) -> Result<Vec<ImageRecord>, ArchiveE
     for mut r in recs {
         r.snapshot = crate::pull::unpack_local(store, &r, &crate::pull::NoProgress)?;
         r.snapshotter = Some(store.snapshotter().name().to_string());
-        store.metadata().put_image(r.clone()).map_err(StoreError::from)?;
+        store
+            .metadata()
+            .put_image(r.clone())
+            .map_err(StoreError::from)?;
         out.push(r);
     }
     Ok(out)
@@ -230,27 +269,42 @@ pub(crate) fn import_blob(
     expected: Option<&crate::digest::Digest>,
     archive: &Path,
 ) -> Result<(crate::digest::Digest, u64), ArchiveError> {
-    let blob_err = |what: String| move |e| ArchiveError::Blob { path: archive.into(), what, source: e };
+    let blob_err = |what: String| {
+        move |e| ArchiveError::Blob {
+            path: archive.into(),
+            what,
+            source: e,
+        }
+    };
     let actual = match expected {
         Some(d) => d.clone(),
         None => {
             let f = std::fs::File::open(p).map_err(io_err("open", p))?;
-            let (d, _, _) = crate::digest::HashingReader::new(f, crate::digest::Digester::default())
-                .finish()
-                .map_err(io_err("read", p))?;
+            let (d, _, _) =
+                crate::digest::HashingReader::new(f, crate::digest::Digester::default())
+                    .finish()
+                    .map_err(io_err("read", p))?;
             d
         }
     };
     let size = std::fs::metadata(p).map_err(io_err("stat", p))?.len();
-    if store.content().contains(&actual).map_err(blob_err(actual.to_string()))? {
+    if store
+        .content()
+        .contains(&actual)
+        .map_err(blob_err(actual.to_string()))?
+    {
         return Ok((actual, size));
     }
-    let mut w = store.content().writer(&actual, size).map_err(blob_err(actual.to_string()))?;
+    let mut w = store
+        .content()
+        .writer(&actual, size)
+        .map_err(blob_err(actual.to_string()))?;
     if w.offset() > 0 {
         w.reset().map_err(blob_err(actual.to_string()))?;
     }
     let mut f = std::fs::File::open(p).map_err(io_err("open", p))?;
     std::io::copy(&mut f, &mut w).map_err(io_err("read", p))?;
-    w.commit().map_err(blob_err(format!("{} ({})", actual, p.display())))?;
+    w.commit()
+        .map_err(blob_err(format!("{} ({})", actual, p.display())))?;
     Ok((actual, size))
 }

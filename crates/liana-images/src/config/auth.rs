@@ -83,7 +83,9 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,12 +93,16 @@ impl Credentials {
     /// Parses `user:password` (the `--creds` flag form).
     pub fn parse_pair(s: &str) -> Option<Self> {
         let (u, p) = s.split_once(':')?;
-        Some(Credentials { username: u.into(), password: p.into() })
+        Some(Credentials {
+            username: u.into(),
+            password: p.into(),
+        })
     }
 
     /// `base64(user:password)`, the value of an `auth` entry and of HTTP Basic.
     pub fn encoded(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", self.username, self.password))
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", self.username, self.password))
     }
 }
 
@@ -127,12 +133,21 @@ pub struct AuthFile {
 
 /// Normalizes a key: drops `http(s)://`, docker hub's legacy names and `/v1/`-like suffixes.
 fn normalize_key(key: &str) -> String {
-    let k = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(key);
+    let k = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
     let k = k.trim_end_matches('/');
-    let k = k.strip_suffix("/v1").or_else(|| k.strip_suffix("/v2")).unwrap_or(k);
+    let k = k
+        .strip_suffix("/v1")
+        .or_else(|| k.strip_suffix("/v2"))
+        .unwrap_or(k);
     match k {
         "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
-        other => other.strip_prefix("index.docker.io/").map(|r| format!("docker.io/{r}")).unwrap_or_else(|| other.into()),
+        other => other
+            .strip_prefix("index.docker.io/")
+            .map(|r| format!("docker.io/{r}"))
+            .unwrap_or_else(|| other.into()),
     }
 }
 
@@ -141,16 +156,30 @@ impl AuthFile {
     pub fn load(path: &Path) -> Result<Self, AuthError> {
         let json = match std::fs::read(path) {
             Ok(b) if b.iter().all(|c| c.is_ascii_whitespace()) => FileJson::default(),
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| AuthError::Parse { path: path.into(), source: e })?,
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| AuthError::Parse {
+                path: path.into(),
+                source: e,
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileJson::default(),
-            Err(e) => return Err(AuthError::Read { path: path.into(), source: e }),
+            Err(e) => {
+                return Err(AuthError::Read {
+                    path: path.into(),
+                    source: e,
+                })
+            }
         };
-        Ok(AuthFile { path: path.into(), json })
+        Ok(AuthFile {
+            path: path.into(),
+            json,
+        })
     }
 
     /// The credentials for `registry` and `repository`, longest key first.
-    pub fn lookup(&self, registry: &str, repository: &str) -> Result<Option<Credentials>, AuthError> {
+    pub fn lookup(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Option<Credentials>, AuthError> {
         let full = format!("{registry}/{repository}");
         let mut best: Option<(usize, &String, &EntryJson)> = None;
         for (k, v) in &self.json.auths {
@@ -162,10 +191,19 @@ impl AuthFile {
                 best = Some((nk.len(), k, v));
             }
         }
-        let Some((_, key, entry)) = best else { return Ok(None) };
-        let Some(auth) = &entry.auth else { return Ok(None) };
-        let bad = || AuthError::BadEntry { path: self.path.clone(), key: key.clone() };
-        let raw = base64::engine::general_purpose::STANDARD.decode(auth.trim()).map_err(|_| bad())?;
+        let Some((_, key, entry)) = best else {
+            return Ok(None);
+        };
+        let Some(auth) = &entry.auth else {
+            return Ok(None);
+        };
+        let bad = || AuthError::BadEntry {
+            path: self.path.clone(),
+            key: key.clone(),
+        };
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .map_err(|_| bad())?;
         let text = String::from_utf8(raw).map_err(|_| bad())?;
         let mut c = Credentials::parse_pair(&text).ok_or_else(bad)?;
         if let Some(t) = &entry.identitytoken {
@@ -198,7 +236,10 @@ impl AuthFile {
 
     /// Writes the file atomically with mode 0600, creating its directory (0700).
     pub fn save(&self) -> Result<(), AuthError> {
-        let werr = |e| AuthError::Write { path: self.path.clone(), source: e };
+        let werr = |e| AuthError::Write {
+            path: self.path.clone(),
+            source: e,
+        };
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(werr)?;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
@@ -212,7 +253,9 @@ impl AuthFile {
             .mode(0o600)
             .open(&tmp)
             .map_err(werr)?;
-        f.write_all(&body).and_then(|_| f.sync_all()).map_err(werr)?;
+        f.write_all(&body)
+            .and_then(|_| f.sync_all())
+            .map_err(werr)?;
         std::fs::rename(&tmp, &self.path).map_err(werr)
     }
 
@@ -231,7 +274,11 @@ pub struct AuthFiles {
 
 impl AuthFiles {
     /// Looks `registry/repository` up in every file in order.
-    pub fn lookup(&self, registry: &str, repository: &str) -> Result<Option<Credentials>, AuthError> {
+    pub fn lookup(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Option<Credentials>, AuthError> {
         for p in &self.paths {
             if let Some(c) = AuthFile::load(p)?.lookup(registry, repository)? {
                 return Ok(Some(c));
@@ -242,7 +289,10 @@ impl AuthFiles {
 
     /// The file `login`/`logout` modify.
     pub fn primary(&self) -> Result<&Path, AuthError> {
-        self.paths.first().map(PathBuf::as_path).ok_or(AuthError::NoPath)
+        self.paths
+            .first()
+            .map(PathBuf::as_path)
+            .ok_or(AuthError::NoPath)
     }
 }
 
@@ -254,20 +304,48 @@ mod tests {
     fn lookup_prefers_longest_key_and_normalizes() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("auth.json");
-        let c = |u: &str| Credentials { username: u.into(), password: "pw".into() };
+        let c = |u: &str| Credentials {
+            username: u.into(),
+            password: "pw".into(),
+        };
         let mut f = AuthFile::load(&p).unwrap();
         f.set("reg.example", &c("host"));
         f.set("reg.example/team", &c("team"));
         f.save().unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let f = AuthFile::load(&p).unwrap();
-        assert_eq!(f.lookup("reg.example", "team/app").unwrap().unwrap().username, "team");
-        assert_eq!(f.lookup("reg.example", "teams/app").unwrap().unwrap().username, "host");
+        assert_eq!(
+            f.lookup("reg.example", "team/app")
+                .unwrap()
+                .unwrap()
+                .username,
+            "team"
+        );
+        assert_eq!(
+            f.lookup("reg.example", "teams/app")
+                .unwrap()
+                .unwrap()
+                .username,
+            "host"
+        );
         assert!(f.lookup("other.example", "x").unwrap().is_none());
 
-        std::fs::write(&p, r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"}},"credsStore":"x"}"#).unwrap();
+        std::fs::write(
+            &p,
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"}},"credsStore":"x"}"#,
+        )
+        .unwrap();
         let mut f = AuthFile::load(&p).unwrap();
-        assert_eq!(f.lookup("docker.io", "library/alpine").unwrap().unwrap(), Credentials { username: "u".into(), password: "p".into() });
+        assert_eq!(
+            f.lookup("docker.io", "library/alpine").unwrap().unwrap(),
+            Credentials {
+                username: "u".into(),
+                password: "p".into()
+            }
+        );
         assert!(f.remove("docker.io"));
         f.save().unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
@@ -279,9 +357,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("auth.json");
         std::fs::write(&p, r#"{"auths":{"r.example":{"auth":"!!!"}}}"#).unwrap();
-        let e = AuthFile::load(&p).unwrap().lookup("r.example", "x").unwrap_err();
+        let e = AuthFile::load(&p)
+            .unwrap()
+            .lookup("r.example", "x")
+            .unwrap_err();
         assert!(e.to_string().contains("r.example"), "{e}");
         std::fs::write(&p, "{not json").unwrap();
-        assert_eq!(AuthFile::load(&p).unwrap_err().kind(), ErrorKind::InvalidArgument);
+        assert_eq!(
+            AuthFile::load(&p).unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
     }
 }

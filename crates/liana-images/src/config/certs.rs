@@ -76,7 +76,10 @@ impl CertDirs {
 }
 
 fn read_dir(dir: &Path) -> Result<TlsFiles, CertsError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| CertsError::Read { path: dir.into(), source: e })?;
+    let rd = std::fs::read_dir(dir).map_err(|e| CertsError::Read {
+        path: dir.into(),
+        source: e,
+    })?;
     let mut names: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     names.sort();
     let mut out = TlsFiles::default();
@@ -86,14 +89,20 @@ fn read_dir(dir: &Path) -> Result<TlsFiles, CertsError> {
             Some("cert") => {
                 let key = p.with_extension("key");
                 if !key.exists() {
-                    return Err(CertsError::Unpaired { path: p.clone(), missing: key.display().to_string() });
+                    return Err(CertsError::Unpaired {
+                        path: p.clone(),
+                        missing: key.display().to_string(),
+                    });
                 }
                 out.client = Some((p.clone(), key));
             }
             Some("key") => {
                 let cert = p.with_extension("cert");
                 if !cert.exists() {
-                    return Err(CertsError::Unpaired { path: p.clone(), missing: cert.display().to_string() });
+                    return Err(CertsError::Unpaired {
+                        path: p.clone(),
+                        missing: cert.display().to_string(),
+                    });
                 }
             }
             _ => {}
@@ -114,7 +123,10 @@ mod tests {
         std::fs::write(b.path().join("reg:5000/ca.crt"), "x").unwrap();
         std::fs::write(b.path().join("reg:5000/client.cert"), "x").unwrap();
         std::fs::write(b.path().join("reg:5000/client.key"), "x").unwrap();
-        let dirs = CertDirs { bases: vec![a.path().into(), b.path().into()], explicit: None };
+        let dirs = CertDirs {
+            bases: vec![a.path().into(), b.path().into()],
+            explicit: None,
+        };
         let f = dirs.files_for("reg:5000").unwrap();
         assert_eq!(f.ca_files, [b.path().join("reg:5000/ca.crt")]);
         assert!(f.client.is_some());

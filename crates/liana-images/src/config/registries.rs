@@ -180,14 +180,18 @@ impl RegistriesConf {
     }
 
     fn merge_file(&mut self, path: &Path) -> Result<(), RegistriesError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| RegistriesError::Read { path: path.into(), source: e })?;
+        let text = std::fs::read_to_string(path).map_err(|e| RegistriesError::Read {
+            path: path.into(),
+            source: e,
+        })?;
         self.merge_text(&text, path)
     }
 
     fn merge_text(&mut self, text: &str, path: &Path) -> Result<(), RegistriesError> {
-        let f: FileV2 = toml::from_str(text)
-            .map_err(|e| RegistriesError::Parse { path: path.into(), source: e })?;
+        let f: FileV2 = toml::from_str(text).map_err(|e| RegistriesError::Parse {
+            path: path.into(),
+            source: e,
+        })?;
         if let Some(s) = f.unqualified_search_registries {
             self.unqualified_search_registries = s;
         }
@@ -195,7 +199,11 @@ impl RegistriesConf {
             self.short_name_mode = f.short_name_mode;
         }
         for t in f.registry {
-            let prefix = t.prefix.clone().or_else(|| t.location.clone()).unwrap_or_default();
+            let prefix = t
+                .prefix
+                .clone()
+                .or_else(|| t.location.clone())
+                .unwrap_or_default();
             if prefix.is_empty() {
                 return Err(RegistriesError::InvalidRegistry {
                     path: path.into(),
@@ -224,7 +232,13 @@ impl RegistriesConf {
                     }
                 })
                 .collect();
-            let entry = RegistryEntry { prefix: prefix.clone(), location, insecure: t.insecure, blocked: t.blocked, mirrors };
+            let entry = RegistryEntry {
+                prefix: prefix.clone(),
+                location,
+                insecure: t.insecure,
+                blocked: t.blocked,
+                mirrors,
+            };
             self.registries.retain(|r| r.prefix != prefix);
             self.registries.push(entry);
         }
@@ -243,7 +257,8 @@ impl RegistriesConf {
     /// Whether the registry host (`host[:port]`) is configured insecure.
     pub fn is_insecure_host(&self, host: &str) -> bool {
         self.registries.iter().any(|r| {
-            r.insecure && (r.location.split('/').next() == Some(host) || prefix_matches(&r.prefix, host))
+            r.insecure
+                && (r.location.split('/').next() == Some(host) || prefix_matches(&r.prefix, host))
         }) || self
             .registries
             .iter()
@@ -254,7 +269,11 @@ impl RegistriesConf {
     /// The endpoints to pull `reference` from, mirrors first. Fails if it is blocked.
     pub fn endpoints(&self, reference: &Reference) -> Result<Vec<Endpoint>, RegistriesError> {
         let Some(entry) = self.find(reference) else {
-            return Ok(vec![Endpoint { reference: reference.clone(), insecure: false, mirror: false }]);
+            return Ok(vec![Endpoint {
+                reference: reference.clone(),
+                insecure: false,
+                mirror: false,
+            }]);
         };
         if entry.blocked {
             return Err(RegistriesError::Blocked {
@@ -264,12 +283,18 @@ impl RegistriesConf {
         }
         let name = reference.name();
         let rest = if entry.prefix.starts_with("*.") {
-            name.split_once('/').map(|(_, r)| format!("/{r}")).unwrap_or_default()
+            name.split_once('/')
+                .map(|(_, r)| format!("/{r}"))
+                .unwrap_or_default()
         } else {
             name[entry.prefix.len()..].to_string()
         };
         let rewrite = |location: &str| -> Reference {
-            let full = if entry.prefix.starts_with("*.") { name.clone() } else { format!("{location}{rest}") };
+            let full = if entry.prefix.starts_with("*.") {
+                name.clone()
+            } else {
+                format!("{location}{rest}")
+            };
             let (reg, repo) = full.split_once('/').unwrap_or((full.as_str(), ""));
             reference.relocate(reg, repo)
         };
@@ -280,9 +305,17 @@ impl RegistriesConf {
                 continue;
             }
             let r = rewrite(&m.location);
-            out.push(Endpoint { reference: r, insecure: m.insecure, mirror: true });
+            out.push(Endpoint {
+                reference: r,
+                insecure: m.insecure,
+                mirror: true,
+            });
         }
-        out.push(Endpoint { reference: rewrite(&entry.location), insecure: entry.insecure, mirror: false });
+        out.push(Endpoint {
+            reference: rewrite(&entry.location),
+            insecure: entry.insecure,
+            mirror: false,
+        });
         Ok(out)
     }
 }
@@ -329,25 +362,37 @@ insecure = true
     #[test]
     fn parses_and_rewrites() {
         let c = RegistriesConf::parse(CONF, Path::new("test.conf")).unwrap();
-        assert_eq!(c.unqualified_search_registries, ["registry.example", "docker.io"]);
+        assert_eq!(
+            c.unqualified_search_registries,
+            ["registry.example", "docker.io"]
+        );
         let r = Reference::parse("example.com/foo/app:1").unwrap();
         let eps = c.endpoints(&r).unwrap();
         let names: Vec<_> = eps.iter().map(|e| e.reference.to_string()).collect();
-        assert_eq!(names, ["mirror.example/baz/app:1", "internal.example/bar/app:1"]);
+        assert_eq!(
+            names,
+            ["mirror.example/baz/app:1", "internal.example/bar/app:1"]
+        );
         assert!(eps[0].mirror && !eps[1].mirror);
         // a prefix matches only at a path boundary
         let r = Reference::parse("example.com/foobar/app").unwrap();
         assert_eq!(c.endpoints(&r).unwrap()[0].reference, r);
-        let eps = c.endpoints(&Reference::parse("127.0.0.1:5000/busybox").unwrap()).unwrap();
+        let eps = c
+            .endpoints(&Reference::parse("127.0.0.1:5000/busybox").unwrap())
+            .unwrap();
         assert!(eps[0].insecure);
         assert!(c.is_insecure_host("127.0.0.1:5000"));
         assert!(!c.is_insecure_host("127.0.0.1:5001"));
         assert!(c.is_insecure_host("a.wild.example"));
-        let e = c.endpoints(&Reference::parse("blocked.example/x").unwrap()).unwrap_err();
+        let e = c
+            .endpoints(&Reference::parse("blocked.example/x").unwrap())
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
         assert!(e.to_string().contains("blocked.example/x"));
         let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        let eps = c.endpoints(&Reference::parse(&format!("example.com/foo/app@{d}")).unwrap()).unwrap();
+        let eps = c
+            .endpoints(&Reference::parse(&format!("example.com/foo/app@{d}")).unwrap())
+            .unwrap();
         assert_eq!(eps.len(), 3);
         assert_eq!(eps[1].reference.registry(), "digest-mirror.example");
     }
@@ -363,12 +408,15 @@ insecure = true
             "unqualified-search-registries = [\"b.example\"]\n",
         )
         .unwrap();
-        let c = RegistriesConf::load(&[main.clone()]).unwrap();
+        let c = RegistriesConf::load(std::slice::from_ref(&main)).unwrap();
         assert_eq!(c.unqualified_search_registries, ["b.example"]);
         std::fs::write(&main, "[[registry]]\ninsecure = true\n").unwrap();
-        let e = RegistriesConf::load(&[main.clone()]).unwrap_err();
+        let e = RegistriesConf::load(std::slice::from_ref(&main)).unwrap_err();
         assert!(e.to_string().contains("registries.conf"), "{e}");
         std::fs::write(&main, "this is = = not toml").unwrap();
-        assert_eq!(RegistriesConf::load(&[main]).unwrap_err().kind(), ErrorKind::InvalidArgument);
+        assert_eq!(
+            RegistriesConf::load(&[main]).unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
     }
 }

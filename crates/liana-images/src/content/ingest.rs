@@ -33,7 +33,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub(super) fn open(store: &ContentStore, expected: &Digest, size: u64) -> Result<Self, ContentError> {
+    pub(super) fn open(
+        store: &ContentStore,
+        expected: &Digest,
+        size: u64,
+    ) -> Result<Self, ContentError> {
         let dir = ingest_dir(store, expected);
         std::fs::create_dir_all(&dir).map_err(io_err("create ingest", &dir))?;
         let lock_path = dir.join("lock");
@@ -44,8 +48,11 @@ impl Writer {
             .open(&lock_path)
             .map_err(io_err("open", &lock_path))?;
         // blocks while another process ingests the same blob
-        flock(&lock, FlockOperation::LockExclusive)
-            .map_err(|e| ContentError::Io { op: "lock", path: lock_path.clone(), source: e.into() })?;
+        flock(&lock, FlockOperation::LockExclusive).map_err(|e| ContentError::Io {
+            op: "lock",
+            path: lock_path.clone(),
+            source: e.into(),
+        })?;
         let blob_path = store.blob_path(expected)?;
         let already_present = blob_path.exists();
         let _ = std::fs::write(dir.join("ref"), expected.as_ref());
@@ -76,7 +83,8 @@ impl Writer {
             }
             tracing::debug!(digest = %expected, offset, "resuming ingest");
         }
-        data.seek(SeekFrom::Start(offset)).map_err(io_err("seek", &data_path))?;
+        data.seek(SeekFrom::Start(offset))
+            .map_err(io_err("seek", &data_path))?;
         Ok(Writer {
             dir,
             data,
@@ -125,7 +133,9 @@ impl Writer {
     pub fn reset(&mut self) -> Result<(), ContentError> {
         let p = self.dir.join("data");
         self.data.set_len(0).map_err(io_err("truncate", &p))?;
-        self.data.seek(SeekFrom::Start(0)).map_err(io_err("seek", &p))?;
+        self.data
+            .seek(SeekFrom::Start(0))
+            .map_err(io_err("seek", &p))?;
         self.offset = 0;
         self.digester = Digester::for_digest(&self.expected);
         Ok(())
@@ -136,19 +146,33 @@ impl Writer {
     pub fn commit(mut self) -> Result<(), ContentError> {
         let p = self.dir.join("data");
         if self.offset != self.size {
-            let err = ContentError::SizeMismatch { digest: self.expected.clone(), expected: self.size, actual: self.offset };
+            let err = ContentError::SizeMismatch {
+                digest: self.expected.clone(),
+                expected: self.size,
+                actual: self.offset,
+            };
             self.remove_dir();
             return Err(err);
         }
-        let actual = if self.hashing { self.digester.clone().finish() } else { self.expected.clone() };
+        let actual = if self.hashing {
+            self.digester.clone().finish()
+        } else {
+            self.expected.clone()
+        };
         if actual != self.expected {
             self.remove_dir();
-            return Err(ContentError::DigestMismatch { expected: self.expected.clone(), actual });
+            return Err(ContentError::DigestMismatch {
+                expected: self.expected.clone(),
+                actual,
+            });
         }
         self.data.flush().map_err(io_err("flush", &p))?;
         self.data.sync_all().map_err(io_err("sync", &p))?;
-        let _ = self.data.set_permissions(std::fs::Permissions::from_mode(0o444));
-        std::fs::rename(&p, &self.blob_path).map_err(io_err("rename into store", &self.blob_path))?;
+        let _ = self
+            .data
+            .set_permissions(std::fs::Permissions::from_mode(0o444));
+        std::fs::rename(&p, &self.blob_path)
+            .map_err(io_err("rename into store", &self.blob_path))?;
         if let Some(parent) = self.blob_path.parent() {
             if let Ok(d) = File::open(parent) {
                 let _ = d.sync_all();
@@ -196,12 +220,19 @@ impl Write for Writer {
     }
 }
 
-pub(super) fn progress(store: &ContentStore, expected: &Digest) -> Result<Option<u64>, ContentError> {
+pub(super) fn progress(
+    store: &ContentStore,
+    expected: &Digest,
+) -> Result<Option<u64>, ContentError> {
     let p = ingest_dir(store, expected).join("data");
     match std::fs::metadata(&p) {
         Ok(m) => Ok(Some(m.len())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ContentError::Io { op: "stat", path: p, source: e }),
+        Err(e) => Err(ContentError::Io {
+            op: "stat",
+            path: p,
+            source: e,
+        }),
     }
 }
 
@@ -221,7 +252,12 @@ pub(super) fn prune(store: &ContentStore, grace: Duration) -> Result<u64, Conten
         }
         let data = path.join("data");
         let (age, size) = match std::fs::metadata(&data) {
-            Ok(m) => (m.modified().ok().and_then(|t| SystemTime::now().duration_since(t).ok()), m.len()),
+            Ok(m) => (
+                m.modified()
+                    .ok()
+                    .and_then(|t| SystemTime::now().duration_since(t).ok()),
+                m.len(),
+            ),
             Err(_) => (Some(Duration::MAX), 0),
         };
         if age.is_some_and(|a| a >= grace) {

@@ -99,7 +99,9 @@ impl HasKind for ContentError {
         match self {
             ContentError::Io { source, .. } => crate::errdefs::io_kind(source),
             ContentError::NotFound { .. } => ErrorKind::NotFound,
-            ContentError::DigestMismatch { .. } | ContentError::SizeMismatch { .. } => ErrorKind::DataCorrupt,
+            ContentError::DigestMismatch { .. } | ContentError::SizeMismatch { .. } => {
+                ErrorKind::DataCorrupt
+            }
             ContentError::TooLarge { .. } => ErrorKind::LimitExceeded,
             ContentError::Digest(e) => e.kind(),
             ContentError::Version { .. } => ErrorKind::FailedPrecondition,
@@ -107,8 +109,15 @@ impl HasKind for ContentError {
     }
 }
 
-pub(crate) fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ContentError + 'a {
-    move |source| ContentError::Io { op, path: path.to_path_buf(), source }
+pub(crate) fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> ContentError + 'a {
+    move |source| ContentError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A blob in the store.
@@ -131,19 +140,36 @@ pub struct ContentStore {
 impl ContentStore {
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Self, ContentError> {
-        for d in [root.join("blobs/sha256"), root.join("blobs/sha512"), root.join("ingest")] {
+        for d in [
+            root.join("blobs/sha256"),
+            root.join("blobs/sha512"),
+            root.join("ingest"),
+        ] {
             std::fs::create_dir_all(&d).map_err(io_err("create directory", &d))?;
         }
         let vf = root.join("VERSION");
         match std::fs::read_to_string(&vf) {
             Ok(v) if v.trim() == FORMAT_VERSION.to_string() => {}
-            Ok(v) => return Err(ContentError::Version { path: vf, found: v.trim().to_string() }),
+            Ok(v) => {
+                return Err(ContentError::Version {
+                    path: vf,
+                    found: v.trim().to_string(),
+                })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::write(&vf, format!("{FORMAT_VERSION}\n")).map_err(io_err("write", &vf))?;
             }
-            Err(e) => return Err(ContentError::Io { op: "read", path: vf, source: e }),
+            Err(e) => {
+                return Err(ContentError::Io {
+                    op: "read",
+                    path: vf,
+                    source: e,
+                })
+            }
         }
-        Ok(ContentStore { root: root.to_path_buf() })
+        Ok(ContentStore {
+            root: root.to_path_buf(),
+        })
     }
 
     /// The store's root directory.
@@ -154,7 +180,11 @@ impl ContentStore {
     /// The path a blob has (or would have) in the store.
     pub fn blob_path(&self, d: &Digest) -> Result<PathBuf, ContentError> {
         digest::validate(d)?;
-        Ok(self.root.join("blobs").join(digest::algorithm(d)).join(digest::hex_part(d)))
+        Ok(self
+            .root
+            .join("blobs")
+            .join(digest::algorithm(d))
+            .join(digest::hex_part(d)))
     }
 
     /// Size and time of a blob, if present.
@@ -167,7 +197,11 @@ impl ContentStore {
                 modified: m.modified().unwrap_or(std::time::UNIX_EPOCH),
             })),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(ContentError::Io { op: "stat", path: p, source: e }),
+            Err(e) => Err(ContentError::Io {
+                op: "stat",
+                path: p,
+                source: e,
+            }),
         }
     }
 
@@ -183,7 +217,11 @@ impl ContentStore {
             if e.kind() == std::io::ErrorKind::NotFound {
                 ContentError::NotFound { digest: d.clone() }
             } else {
-                ContentError::Io { op: "open", path: p.clone(), source: e }
+                ContentError::Io {
+                    op: "open",
+                    path: p.clone(),
+                    source: e,
+                }
             }
         })
     }
@@ -194,10 +232,16 @@ impl ContentStore {
         let p = self.blob_path(d)?;
         let size = f.metadata().map_err(io_err("stat", &p))?.len();
         if size > limit {
-            return Err(ContentError::TooLarge { digest: d.clone(), size, limit });
+            return Err(ContentError::TooLarge {
+                digest: d.clone(),
+                size,
+                limit,
+            });
         }
         let mut v = Vec::with_capacity(size as usize);
-        f.take(limit + 1).read_to_end(&mut v).map_err(io_err("read", &p))?;
+        f.take(limit + 1)
+            .read_to_end(&mut v)
+            .map_err(io_err("read", &p))?;
         Ok(v)
     }
 
@@ -228,7 +272,11 @@ impl ContentStore {
         match std::fs::remove_file(&p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(ContentError::Io { op: "remove", path: p, source: e }),
+            Err(e) => Err(ContentError::Io {
+                op: "remove",
+                path: p,
+                source: e,
+            }),
         }
     }
 
@@ -246,7 +294,11 @@ impl ContentStore {
                     continue;
                 };
                 let m = e.metadata().map_err(io_err("stat", &e.path()))?;
-                out.push(BlobInfo { digest: d, size: m.len(), modified: m.modified().unwrap_or(std::time::UNIX_EPOCH) });
+                out.push(BlobInfo {
+                    digest: d,
+                    size: m.len(),
+                    modified: m.modified().unwrap_or(std::time::UNIX_EPOCH),
+                });
             }
         }
         Ok(out)

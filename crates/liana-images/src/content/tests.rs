@@ -18,7 +18,12 @@ fn ingest_commit_verifies_and_is_atomic() {
     let mut back = String::new();
     s.open_blob(&d).unwrap().read_to_string(&mut back).unwrap();
     assert_eq!(back.as_bytes(), data);
-    assert_eq!(std::fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("ingest"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -32,10 +37,18 @@ fn mismatches_leave_nothing() {
     assert_eq!(e.kind(), ErrorKind::DataCorrupt);
     assert!(e.to_string().contains(&d.to_string()));
     assert!(!s.contains(&d).unwrap());
-    assert_eq!(std::fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("ingest"))
+            .unwrap()
+            .count(),
+        0
+    );
     let mut w = s.writer(&d, 8).unwrap();
     w.write_all(b"short").unwrap();
-    assert!(matches!(w.commit().unwrap_err(), ContentError::SizeMismatch { .. }));
+    assert!(matches!(
+        w.commit().unwrap_err(),
+        ContentError::SizeMismatch { .. }
+    ));
 }
 
 #[test]
@@ -56,7 +69,10 @@ fn suspended_ingest_resumes() {
     w.write_all(&data[40_000..]).unwrap();
     w.commit().unwrap();
     assert_eq!(s.read_blob(&d, 1 << 20).unwrap(), data);
-    assert!(matches!(s.read_blob(&d, 10).unwrap_err(), ContentError::TooLarge { .. }));
+    assert!(matches!(
+        s.read_blob(&d, 10).unwrap_err(),
+        ContentError::TooLarge { .. }
+    ));
 }
 
 #[test]
@@ -70,7 +86,11 @@ fn prune_and_walk() {
     w.write_all(b"par").unwrap();
     w.suspend();
     assert_eq!(s.walk().unwrap().len(), 1);
-    assert_eq!(s.prune_ingests(std::time::Duration::from_secs(3600)).unwrap(), 0);
+    assert_eq!(
+        s.prune_ingests(std::time::Duration::from_secs(3600))
+            .unwrap(),
+        0
+    );
     assert_eq!(s.prune_ingests(std::time::Duration::ZERO).unwrap(), 3);
     assert_eq!(s.ingest_progress(&other).unwrap(), None);
     s.delete(&d).unwrap();

@@ -50,7 +50,9 @@ pub enum DbError {
         source: serde_json::Error,
     },
     /// The schema version is not one this build understands.
-    #[error("database {path}: schema version {found} is not supported (this build uses {expected})")]
+    #[error(
+        "database {path}: schema version {found} is not supported (this build uses {expected})"
+    )]
     Schema {
         /// The database file.
         path: PathBuf,
@@ -103,9 +105,15 @@ impl Db {
     /// version is recorded or checked.
     pub fn open(path: &Path, schema: u32, tables: &[TableName]) -> Result<Self, DbError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| DbError::Open { path: path.into(), source: e })?;
+            std::fs::create_dir_all(dir).map_err(|e| DbError::Open {
+                path: path.into(),
+                source: e,
+            })?;
         }
-        let db = Db { path: path.to_path_buf(), lock_path: path.with_extension("lock") };
+        let db = Db {
+            path: path.to_path_buf(),
+            lock_path: path.with_extension("lock"),
+        };
         db.write(|tx| {
             for t in tables.iter().chain(std::iter::once(&META)) {
                 tx.tx.open_table(t.def()).map_err(|e| tx.err(e.into()))?;
@@ -129,7 +137,10 @@ impl Db {
     }
 
     fn lock(&self) -> Result<Guard, DbError> {
-        let open_err = |e| DbError::Open { path: self.path.clone(), source: e };
+        let open_err = |e| DbError::Open {
+            path: self.path.clone(),
+            source: e,
+        };
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -137,25 +148,49 @@ impl Db {
             .open(&self.lock_path)
             .map_err(open_err)?;
         flock(&lock, FlockOperation::LockExclusive).map_err(|e| open_err(e.into()))?;
-        let db = Database::create(&self.path).map_err(|e| DbError::Redb { path: self.path.clone(), source: e.into() })?;
+        let db = Database::create(&self.path).map_err(|e| DbError::Redb {
+            path: self.path.clone(),
+            source: e.into(),
+        })?;
         Ok(Guard { db, _lock: lock })
     }
 
     /// Runs `f` in a write transaction and commits it if `f` succeeds.
-    pub fn write<T, E: From<DbError>>(&self, f: impl FnOnce(&WriteTx<'_>) -> Result<T, E>) -> Result<T, E> {
+    pub fn write<T, E: From<DbError>>(
+        &self,
+        f: impl FnOnce(&WriteTx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let g = self.lock()?;
-        let tx = g.db.begin_write().map_err(|e| DbError::Redb { path: self.path.clone(), source: e.into() })?;
-        let w = WriteTx { tx, path: &self.path };
+        let tx = g.db.begin_write().map_err(|e| DbError::Redb {
+            path: self.path.clone(),
+            source: e.into(),
+        })?;
+        let w = WriteTx {
+            tx,
+            path: &self.path,
+        };
         let out = f(&w)?;
-        w.tx.commit().map_err(|e| DbError::Redb { path: self.path.clone(), source: e.into() })?;
+        w.tx.commit().map_err(|e| DbError::Redb {
+            path: self.path.clone(),
+            source: e.into(),
+        })?;
         Ok(out)
     }
 
     /// Runs `f` in a read transaction.
-    pub fn read<T, E: From<DbError>>(&self, f: impl FnOnce(&ReadTx<'_>) -> Result<T, E>) -> Result<T, E> {
+    pub fn read<T, E: From<DbError>>(
+        &self,
+        f: impl FnOnce(&ReadTx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let g = self.lock()?;
-        let tx = g.db.begin_read().map_err(|e| DbError::Redb { path: self.path.clone(), source: e.into() })?;
-        f(&ReadTx { tx, path: &self.path })
+        let tx = g.db.begin_read().map_err(|e| DbError::Redb {
+            path: self.path.clone(),
+            source: e.into(),
+        })?;
+        f(&ReadTx {
+            tx,
+            path: &self.path,
+        })
     }
 }
 
@@ -182,31 +217,56 @@ impl std::fmt::Debug for ReadTx<'_> {
     }
 }
 
-fn decode<T: DeserializeOwned>(path: &Path, table: TableName, key: &str, v: &[u8]) -> Result<T, DbError> {
-    serde_json::from_slice(v).map_err(|e| DbError::Decode { path: path.into(), table: table.0, key: key.into(), source: e })
+fn decode<T: DeserializeOwned>(
+    path: &Path,
+    table: TableName,
+    key: &str,
+    v: &[u8],
+) -> Result<T, DbError> {
+    serde_json::from_slice(v).map_err(|e| DbError::Decode {
+        path: path.into(),
+        table: table.0,
+        key: key.into(),
+        source: e,
+    })
 }
 
 macro_rules! read_methods {
     () => {
         fn err(&self, e: redb::Error) -> DbError {
-            DbError::Redb { path: self.path.to_path_buf(), source: e }
+            DbError::Redb {
+                path: self.path.to_path_buf(),
+                source: e,
+            }
         }
 
         /// The raw value of `key`.
         pub fn get(&self, t: TableName, key: &str) -> Result<Option<Vec<u8>>, DbError> {
-            let table = self.tx.open_table(t.def()).map_err(|e| self.err(e.into()))?;
+            let table = self
+                .tx
+                .open_table(t.def())
+                .map_err(|e| self.err(e.into()))?;
             let v = table.get(key).map_err(|e| self.err(e.into()))?;
             Ok(v.map(|g| g.value().to_vec()))
         }
 
         /// The JSON value of `key`.
-        pub fn get_json<T: DeserializeOwned>(&self, t: TableName, key: &str) -> Result<Option<T>, DbError> {
-            self.get(t, key)?.map(|v| decode(self.path, t, key, &v)).transpose()
+        pub fn get_json<T: DeserializeOwned>(
+            &self,
+            t: TableName,
+            key: &str,
+        ) -> Result<Option<T>, DbError> {
+            self.get(t, key)?
+                .map(|v| decode(self.path, t, key, &v))
+                .transpose()
         }
 
         /// Every entry of a table, in key order.
         pub fn list(&self, t: TableName) -> Result<Vec<(String, Vec<u8>)>, DbError> {
-            let table = self.tx.open_table(t.def()).map_err(|e| self.err(e.into()))?;
+            let table = self
+                .tx
+                .open_table(t.def())
+                .map_err(|e| self.err(e.into()))?;
             let mut out = Vec::new();
             for item in table.iter().map_err(|e| self.err(e.into()))? {
                 let (k, v) = item.map_err(|e| self.err(e.into()))?;
@@ -216,8 +276,14 @@ macro_rules! read_methods {
         }
 
         /// Every entry of a table decoded from JSON.
-        pub fn list_json<T: DeserializeOwned>(&self, t: TableName) -> Result<Vec<(String, T)>, DbError> {
-            self.list(t)?.into_iter().map(|(k, v)| decode(self.path, t, &k, &v).map(|x| (k, x))).collect()
+        pub fn list_json<T: DeserializeOwned>(
+            &self,
+            t: TableName,
+        ) -> Result<Vec<(String, T)>, DbError> {
+            self.list(t)?
+                .into_iter()
+                .map(|(k, v)| decode(self.path, t, &k, &v).map(|x| (k, x)))
+                .collect()
         }
     };
 }
@@ -227,20 +293,31 @@ impl WriteTx<'_> {
 
     /// Sets `key` to raw bytes.
     pub fn put(&self, t: TableName, key: &str, value: &[u8]) -> Result<(), DbError> {
-        let mut table = self.tx.open_table(t.def()).map_err(|e| self.err(e.into()))?;
+        let mut table = self
+            .tx
+            .open_table(t.def())
+            .map_err(|e| self.err(e.into()))?;
         table.insert(key, value).map_err(|e| self.err(e.into()))?;
         Ok(())
     }
 
     /// Sets `key` to a JSON value.
-    pub fn put_json<T: Serialize>(&self, t: TableName, key: &str, value: &T) -> Result<(), DbError> {
+    pub fn put_json<T: Serialize>(
+        &self,
+        t: TableName,
+        key: &str,
+        value: &T,
+    ) -> Result<(), DbError> {
         let v = serde_json::to_vec(value).expect("metadata values serialize");
         self.put(t, key, &v)
     }
 
     /// Deletes `key`; whether it existed.
     pub fn delete(&self, t: TableName, key: &str) -> Result<bool, DbError> {
-        let mut table = self.tx.open_table(t.def()).map_err(|e| self.err(e.into()))?;
+        let mut table = self
+            .tx
+            .open_table(t.def())
+            .map_err(|e| self.err(e.into()))?;
         let old = table.remove(key).map_err(|e| self.err(e.into()))?;
         Ok(old.is_some())
     }

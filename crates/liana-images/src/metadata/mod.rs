@@ -58,7 +58,10 @@ impl HasKind for MetadataError {
 
 /// Seconds since the epoch, now.
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// One image name and what it points at.
@@ -112,7 +115,9 @@ pub struct MetadataStore {
 impl MetadataStore {
     /// Opens (creating) `path`.
     pub fn open(path: &Path) -> Result<Self, MetadataError> {
-        Ok(MetadataStore { db: Db::open(path, SCHEMA_VERSION, &[IMAGES, LEASES])? })
+        Ok(MetadataStore {
+            db: Db::open(path, SCHEMA_VERSION, &[IMAGES, LEASES])?,
+        })
     }
 
     /// The underlying database, for callers composing transactions.
@@ -122,7 +127,13 @@ impl MetadataStore {
 
     /// All image records, by name.
     pub fn images(&self) -> Result<Vec<ImageRecord>, MetadataError> {
-        self.db.read(|tx| Ok(tx.list_json::<ImageRecord>(IMAGES)?.into_iter().map(|(_, v)| v).collect()))
+        self.db.read(|tx| {
+            Ok(tx
+                .list_json::<ImageRecord>(IMAGES)?
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect())
+        })
     }
 
     /// The record of `name`.
@@ -155,8 +166,16 @@ impl MetadataStore {
 
     /// Creates a lease valid for `ttl`; returns its id.
     pub fn create_lease(&self, ttl: Duration) -> Result<String, MetadataError> {
-        let id = format!("lease-{}-{}-{}", std::process::id(), now_secs(), rand_suffix());
-        let lease = Lease { expires_at: now_secs() + ttl.as_secs(), ..Default::default() };
+        let id = format!(
+            "lease-{}-{}-{}",
+            std::process::id(),
+            now_secs(),
+            rand_suffix()
+        );
+        let lease = Lease {
+            expires_at: now_secs() + ttl.as_secs(),
+            ..Default::default()
+        };
         self.db.write(|tx| {
             tx.put_json(LEASES, &id, &lease)?;
             Ok::<_, MetadataError>(())
@@ -165,7 +184,12 @@ impl MetadataStore {
     }
 
     /// Adds resources to a lease.
-    pub fn lease_add(&self, id: &str, content: &[String], snapshots: &[String]) -> Result<(), MetadataError> {
+    pub fn lease_add(
+        &self,
+        id: &str,
+        content: &[String],
+        snapshots: &[String],
+    ) -> Result<(), MetadataError> {
         self.db.write(|tx| {
             let mut l: Lease = tx.get_json(LEASES, id)?.unwrap_or_default();
             l.content.extend(content.iter().cloned());
@@ -203,7 +227,12 @@ impl MetadataStore {
 fn rand_suffix() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     h.finish()
 }
 
@@ -238,7 +267,10 @@ mod tests {
         assert_eq!(m.images().unwrap().len(), 2);
         assert_eq!(m.image("r/a:1").unwrap().unwrap().created_at, 1);
         m.delete_image("r/a:1").unwrap();
-        assert_eq!(m.delete_image("r/a:1").unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(
+            m.delete_image("r/a:1").unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
         let l = m.create_lease(Duration::from_secs(60)).unwrap();
         m.lease_add(&l, &["sha256:x".into()], &[]).unwrap();
         assert_eq!(m.live_leases().unwrap()[0].1.content, ["sha256:x"]);

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use oci_spec::image::Descriptor;
 
-use super::{Event, LayerError, PullError, PullOptions, Progress};
+use super::{Event, LayerError, Progress, PullError, PullOptions};
 use crate::content::Writer;
 use crate::digest::Digest;
 use crate::errdefs::HasKind;
@@ -64,11 +64,17 @@ impl Read for Tee<'_, '_> {
         let n = self.remote.read(buf)?;
         io::Write::write_all(&mut self.writer, &buf[..n])?;
         if n > 0 {
-            self.progress.event(&Event::Bytes { digest: self.digest.clone(), done: self.remote.position() });
+            self.progress.event(&Event::Bytes {
+                digest: self.digest.clone(),
+                done: self.remote.position(),
+            });
         }
         Ok(n)
     }
 }
+
+/// A resumed prefix from the ingest, then the rest from the registry through a tee.
+type RemoteSource<'a> = (Box<dyn Read + Send>, Tee<'a, 'a>);
 
 /// Reads a blob already in the store, reporting progress.
 struct Counting<'p, R> {
@@ -83,7 +89,10 @@ impl<R: Read> Read for Counting<'_, R> {
         let n = self.inner.read(buf)?;
         self.done += n as u64;
         if n > 0 {
-            self.progress.event(&Event::Bytes { digest: self.digest.clone(), done: self.done });
+            self.progress.event(&Event::Bytes {
+                digest: self.digest.clone(),
+                done: self.done,
+            });
         }
         Ok(n)
     }
@@ -92,7 +101,9 @@ impl<R: Read> Read for Counting<'_, R> {
 /// The `RemoteError` inside an unpack read error, if the stream failed remotely.
 fn remote_cause(e: &UnpackError) -> Option<&RemoteError> {
     match e {
-        UnpackError::Read { source, .. } => source.get_ref().and_then(|r| r.downcast_ref::<RemoteError>()),
+        UnpackError::Read { source, .. } => source
+            .get_ref()
+            .and_then(|r| r.downcast_ref::<RemoteError>()),
         _ => None,
     }
 }
@@ -111,12 +122,19 @@ fn take_remote(e: UnpackError) -> Result<RemoteError, UnpackError> {
 }
 
 fn is_verification(e: &RemoteError) -> bool {
-    matches!(e, RemoteError::DigestMismatch { .. } | RemoteError::SizeMismatch { .. })
+    matches!(
+        e,
+        RemoteError::DigestMismatch { .. } | RemoteError::SizeMismatch { .. }
+    )
 }
 
 impl Job<'_> {
     fn err(&self, i: usize, e: impl Into<LayerError>) -> PullError {
-        PullError::Layer { reference: self.reference.into(), digest: self.layers[i].digest().clone(), source: e.into() }
+        PullError::Layer {
+            reference: self.reference.into(),
+            digest: self.layers[i].digest().clone(),
+            source: e.into(),
+        }
     }
 
     /// Runs the pipeline; returns the top chain ID.
@@ -126,21 +144,43 @@ impl Job<'_> {
             return Ok(None);
         }
         let sn = self.store.snapshotter();
-        let committed = |c: &str| sn.stat(c).is_ok_and(|i| i.kind == crate::snapshot::Kind::Committed);
+        let committed = |c: &str| {
+            sn.stat(c)
+                .is_ok_and(|i| i.kind == crate::snapshot::Kind::Committed)
+        };
         // layers below `start` are unpacked already (a chain ID covers all lower layers)
-        let start = if self.opts.unpack { (0..n).rev().find(|&i| committed(&self.chain[i])).map_or(0, |i| i + 1) } else { n };
+        let start = if self.opts.unpack {
+            (0..n)
+                .rev()
+                .find(|&i| committed(&self.chain[i]))
+                .map_or(0, |i| i + 1)
+        } else {
+            n
+        };
         let mut need_fetch = Vec::with_capacity(n);
         for (i, l) in self.layers.iter().enumerate() {
-            self.progress.event(&Event::Layer { digest: l.digest().clone(), size: l.size() });
-            let have = self.store.content().contains(l.digest()).map_err(|e| self.err(i, e))?;
+            self.progress.event(&Event::Layer {
+                digest: l.digest().clone(),
+                size: l.size(),
+            });
+            let have = self
+                .store
+                .content()
+                .contains(l.digest())
+                .map_err(|e| self.err(i, e))?;
             need_fetch.push(!have);
         }
         let detached = sn.supports_detached_apply();
         // what each worker does with layer i: unpack it here, or only fetch it
         let unpack_here = |i: usize| i >= start && detached;
-        let todo: Vec<usize> = (0..n).filter(|&i| unpack_here(i) || need_fetch[i]).collect();
-        for i in (0..n).filter(|i| !todo.contains(i) && !(*i >= start && !detached)) {
-            self.progress.event(&Event::LayerDone { digest: self.layers[i].digest().clone(), state: super::LayerState::Exists });
+        let todo: Vec<usize> = (0..n)
+            .filter(|&i| unpack_here(i) || need_fetch[i])
+            .collect();
+        for i in (0..n).filter(|i| !todo.contains(i) && (*i < start || detached)) {
+            self.progress.event(&Event::LayerDone {
+                digest: self.layers[i].digest().clone(),
+                state: super::LayerState::Exists,
+            });
         }
         let keys: Mutex<Vec<Option<String>>> = Mutex::new(vec![None; n]);
         let first_err: Mutex<Option<PullError>> = Mutex::new(None);
@@ -155,7 +195,11 @@ impl Job<'_> {
                         break;
                     }
                     let i = todo[k];
-                    let res = if unpack_here(i) { self.unpack_one(i, need_fetch[i]).map(Some) } else { self.fetch_only(i).map(|_| None) };
+                    let res = if unpack_here(i) {
+                        self.unpack_one(i, need_fetch[i]).map(Some)
+                    } else {
+                        self.fetch_only(i).map(|_| None)
+                    };
                     match res {
                         Ok(key) => keys.lock().expect("lock")[i] = key,
                         Err(e) => {
@@ -212,9 +256,13 @@ impl Job<'_> {
 
     /// Opens the ingest writer and the registry stream for layer `i`, resuming a
     /// partial download. `None` when the blob appeared in the store meanwhile.
-    fn open_remote(&self, i: usize) -> Result<Option<(Box<dyn Read + Send>, Tee<'_, '_>)>, PullError> {
+    fn open_remote(&self, i: usize) -> Result<Option<RemoteSource<'_>>, PullError> {
         let l = &self.layers[i];
-        let mut w = self.store.content().writer(l.digest(), l.size()).map_err(|e| self.err(i, e))?;
+        let mut w = self
+            .store
+            .content()
+            .writer(l.digest(), l.size())
+            .map_err(|e| self.err(i, e))?;
         if w.already_present() {
             w.abort();
             return Ok(None);
@@ -228,7 +276,12 @@ impl Job<'_> {
         w.trust_caller_hash();
         let Some(reg) = self.reg else {
             w.abort();
-            return Err(self.err(i, crate::content::ContentError::NotFound { digest: l.digest().clone() }));
+            return Err(self.err(
+                i,
+                crate::content::ContentError::NotFound {
+                    digest: l.digest().clone(),
+                },
+            ));
         };
         let remote = match reg.fetch_blob(self.repository, l, offset, digester) {
             Ok(r) => r,
@@ -241,7 +294,15 @@ impl Job<'_> {
                 return Err(self.err(i, e));
             }
         };
-        Ok(Some((prefix, Tee { remote, writer: w, digest: l.digest().clone(), progress: self.progress })))
+        Ok(Some((
+            prefix,
+            Tee {
+                remote,
+                writer: w,
+                digest: l.digest().clone(),
+                progress: self.progress,
+            },
+        )))
     }
 
     fn fetch_only(&self, i: usize) -> Result<(), PullError> {
@@ -254,7 +315,10 @@ impl Job<'_> {
         match res {
             Ok(_) => {
                 tee.writer.commit_verified().map_err(|e| self.err(i, e))?;
-                self.progress.event(&Event::LayerDone { digest: self.layers[i].digest().clone(), state: super::LayerState::Downloaded });
+                self.progress.event(&Event::LayerDone {
+                    digest: self.layers[i].digest().clone(),
+                    state: super::LayerState::Downloaded,
+                });
                 Ok(())
             }
             Err(e) => {
@@ -286,26 +350,61 @@ impl Job<'_> {
         }
     }
 
-    fn apply_into(&self, i: usize, fetch: bool, mounts: &[crate::snapshot::Mount]) -> Result<(), PullError> {
+    fn apply_into(
+        &self,
+        i: usize,
+        fetch: bool,
+        mounts: &[crate::snapshot::Mount],
+    ) -> Result<(), PullError> {
         let l = &self.layers[i];
         let dir = unpack::target_dir(mounts).map_err(|e| self.err(i, e))?;
         let opts = &self.store.options().apply;
         let name = l.digest().to_string();
         let remote = if fetch { self.open_remote(i)? } else { None };
         let Some((prefix, tee)) = remote else {
-            let f = self.store.content().open_blob(l.digest()).map_err(|e| self.err(i, e))?;
-            let r = Counting { inner: io::BufReader::with_capacity(256 << 10, f), done: 0, digest: l.digest().clone(), progress: self.progress };
-            unpack::apply_layer(&dir, r, self.compressions[i], Some(&self.diff_ids[i]), &name, opts).map_err(|e| self.err(i, e))?;
-            self.progress.event(&Event::LayerDone { digest: l.digest().clone(), state: super::LayerState::FromStore });
+            let f = self
+                .store
+                .content()
+                .open_blob(l.digest())
+                .map_err(|e| self.err(i, e))?;
+            let r = Counting {
+                inner: io::BufReader::with_capacity(256 << 10, f),
+                done: 0,
+                digest: l.digest().clone(),
+                progress: self.progress,
+            };
+            unpack::apply_layer(
+                &dir,
+                r,
+                self.compressions[i],
+                Some(&self.diff_ids[i]),
+                &name,
+                opts,
+            )
+            .map_err(|e| self.err(i, e))?;
+            self.progress.event(&Event::LayerDone {
+                digest: l.digest().clone(),
+                state: super::LayerState::FromStore,
+            });
             return Ok(());
         };
         let mut chain = prefix.chain(tee);
-        let res = unpack::apply_layer(&dir, &mut chain, self.compressions[i], Some(&self.diff_ids[i]), &name, opts);
+        let res = unpack::apply_layer(
+            &dir,
+            &mut chain,
+            self.compressions[i],
+            Some(&self.diff_ids[i]),
+            &name,
+            opts,
+        );
         let (_, mut tee) = chain.into_inner();
         match res {
             Ok(_) => {
                 tee.writer.commit_verified().map_err(|e| self.err(i, e))?;
-                self.progress.event(&Event::LayerDone { digest: l.digest().clone(), state: super::LayerState::Downloaded });
+                self.progress.event(&Event::LayerDone {
+                    digest: l.digest().clone(),
+                    state: super::LayerState::Downloaded,
+                });
                 Ok(())
             }
             Err(e) if remote_cause(&e).is_some() => {
@@ -340,11 +439,19 @@ impl Job<'_> {
         let sn = self.store.snapshotter();
         let key = extract_key(self.lease, &self.chain[i]);
         let _ = sn.remove(&key);
-        let parent = if i > 0 { Some(self.chain[i - 1].as_str()) } else { None };
+        let parent = if i > 0 {
+            Some(self.chain[i - 1].as_str())
+        } else {
+            None
+        };
         let mounts = sn.prepare(&key, parent).map_err(|e| self.err(i, e))?;
-        let res = self.apply_into(i, false, &mounts).and_then(|_| match sn.commit(&self.chain[i], &key) {
-            Err(SnapshotError::AlreadyExists { .. }) => sn.remove(&key).map_err(|e| self.err(i, e)),
-            other => other.map_err(|e| self.err(i, e)),
+        let res = self.apply_into(i, false, &mounts).and_then(|_| {
+            match sn.commit(&self.chain[i], &key) {
+                Err(SnapshotError::AlreadyExists { .. }) => {
+                    sn.remove(&key).map_err(|e| self.err(i, e))
+                }
+                other => other.map_err(|e| self.err(i, e)),
+            }
         });
         if res.is_err() {
             let _ = sn.remove(&key);

@@ -12,6 +12,7 @@ mod layers;
 
 use std::time::Duration;
 
+use crate::config::registries::RegistriesError;
 use crate::content::ContentError;
 use crate::digest::{self, Digest};
 use crate::errdefs::{ErrorKind, HasKind};
@@ -22,7 +23,6 @@ use crate::remote::{RemoteConfig, RemoteError};
 use crate::snapshot::SnapshotError;
 use crate::store::{ImageStore, StoreError};
 use crate::unpack::UnpackError;
-use crate::config::registries::RegistriesError;
 
 pub use layers::LayerState;
 
@@ -44,7 +44,12 @@ pub struct PullOptions {
 
 impl Default for PullOptions {
     fn default() -> Self {
-        PullOptions { remote: RemoteConfig::default(), platform: Platform::host(), unpack: true, max_concurrent: 4 }
+        PullOptions {
+            remote: RemoteConfig::default(),
+            platform: Platform::host(),
+            unpack: true,
+            max_concurrent: 4,
+        }
     }
 }
 
@@ -214,7 +219,12 @@ impl HasKind for PullError {
 }
 
 /// Pulls `input` (a full or short reference) into `store`.
-pub fn pull(store: &ImageStore, input: &str, opts: &PullOptions, progress: &dyn Progress) -> Result<ImageRecord, PullError> {
+pub fn pull(
+    store: &ImageStore,
+    input: &str,
+    opts: &PullOptions,
+    progress: &dyn Progress,
+) -> Result<ImageRecord, PullError> {
     let short = ShortName::parse(input)?;
     let candidates = short.candidates(&opts.remote.registries.unqualified_search_registries);
     if !short.is_short() || candidates.len() == 1 {
@@ -224,7 +234,12 @@ pub fn pull(store: &ImageStore, input: &str, opts: &PullOptions, progress: &dyn 
     for c in &candidates {
         match pull_reference(store, c, opts, progress) {
             Ok(r) => return Ok(r),
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::Unauthorized | ErrorKind::Unavailable) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::NotFound | ErrorKind::Unauthorized | ErrorKind::Unavailable
+                ) =>
+            {
                 tracing::info!(candidate = %c, error = %e, "short-name candidate failed");
                 last = Some(e);
             }
@@ -233,13 +248,22 @@ pub fn pull(store: &ImageStore, input: &str, opts: &PullOptions, progress: &dyn 
     }
     Err(PullError::ShortName {
         input: input.into(),
-        tried: candidates.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+        tried: candidates
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         source: Box::new(last.expect("at least two candidates")),
     })
 }
 
 /// Pulls a qualified reference, trying its registries.conf endpoints (mirrors first).
-pub fn pull_reference(store: &ImageStore, reference: &Reference, opts: &PullOptions, progress: &dyn Progress) -> Result<ImageRecord, PullError> {
+pub fn pull_reference(
+    store: &ImageStore,
+    reference: &Reference,
+    opts: &PullOptions,
+    progress: &dyn Progress,
+) -> Result<ImageRecord, PullError> {
     let endpoints = opts.remote.registries.endpoints(reference)?;
     let mut last = None;
     for ep in &endpoints {
@@ -256,14 +280,28 @@ pub fn pull_reference(store: &ImageStore, reference: &Reference, opts: &PullOpti
 }
 
 /// Unpacks an image whose blobs are all in the content store (after a load).
-pub fn unpack_local(store: &ImageStore, rec: &ImageRecord, progress: &dyn Progress) -> Result<Option<String>, PullError> {
+pub fn unpack_local(
+    store: &ImageStore,
+    rec: &ImageRecord,
+    progress: &dyn Progress,
+) -> Result<Option<String>, PullError> {
     let rname = rec.name.clone();
-    let st = |e: StoreError| PullError::Store { reference: rname.clone(), source: e };
-    let man = |e: ManifestError| PullError::Manifest { reference: rname.clone(), source: e };
+    let st = |e: StoreError| PullError::Store {
+        reference: rname.clone(),
+        source: e,
+    };
+    let man = |e: ManifestError| PullError::Manifest {
+        reference: rname.clone(),
+        source: e,
+    };
     let m = store.manifest(rec).map_err(st)?;
     let config = store.config(rec).map_err(st)?;
-    let compressions =
-        m.layers().iter().map(manifest::layer_compression).collect::<Result<Vec<_>, _>>().map_err(man)?;
+    let compressions = m
+        .layers()
+        .iter()
+        .map(manifest::layer_compression)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(man)?;
     let mut diff_ids = Vec::new();
     for d in config.rootfs().diff_ids() {
         diff_ids.push(digest::parse(d).map_err(|_| PullError::BadDiffId {
@@ -273,10 +311,24 @@ pub fn unpack_local(store: &ImageStore, rec: &ImageRecord, progress: &dyn Progre
         })?);
     }
     let chain = manifest::chain_ids(config.rootfs().diff_ids());
-    let lease = store.metadata().create_lease(LEASE_TTL).map_err(|e| st(e.into()))?;
-    let _guard = LeaseGuard { store, id: lease.clone(), ok: true };
-    let snaps: Vec<String> = chain.iter().map(|c| layers::extract_key(&lease, c)).chain(chain.iter().cloned()).collect();
-    store.metadata().lease_add(&lease, &[], &snaps).map_err(|e| st(e.into()))?;
+    let lease = store
+        .metadata()
+        .create_lease(LEASE_TTL)
+        .map_err(|e| st(e.into()))?;
+    let _guard = LeaseGuard {
+        store,
+        id: lease.clone(),
+        ok: true,
+    };
+    let snaps: Vec<String> = chain
+        .iter()
+        .map(|c| layers::extract_key(&lease, c))
+        .chain(chain.iter().cloned())
+        .collect();
+    store
+        .metadata()
+        .lease_add(&lease, &[], &snaps)
+        .map_err(|e| st(e.into()))?;
     let opts = PullOptions::default();
     let job = layers::Job {
         store,
@@ -324,20 +376,34 @@ fn pull_from(
 ) -> Result<ImageRecord, PullError> {
     let src = &ep.reference;
     let rname = name.to_string();
-    let remote = |e: RemoteError| PullError::Remote { reference: rname.clone(), source: e };
-    let man = |e: ManifestError| PullError::Manifest { reference: rname.clone(), source: e };
-    let st = |e: StoreError| PullError::Store { reference: rname.clone(), source: e };
+    let remote = |e: RemoteError| PullError::Remote {
+        reference: rname.clone(),
+        source: e,
+    };
+    let man = |e: ManifestError| PullError::Manifest {
+        reference: rname.clone(),
+        source: e,
+    };
+    let st = |e: StoreError| PullError::Store {
+        reference: rname.clone(),
+        source: e,
+    };
     let mut rc = opts.remote.clone();
     rc.max_manifest_size = Some(store.options().max_manifest_size);
-    let reg = rc.client(src.registry(), src.repository(), ep.insecure).map_err(remote)?;
+    let reg = rc
+        .client(src.registry(), src.repository(), ep.insecure)
+        .map_err(remote)?;
     let target = reg.fetch_manifest(src).map_err(remote)?;
-    progress.event(&Event::Resolved { reference: src.to_string(), digest: target.descriptor.digest().clone() });
+    progress.event(&Event::Resolved {
+        reference: src.to_string(),
+        digest: target.descriptor.digest().clone(),
+    });
     let target_mt = target.descriptor.media_type().to_string();
     let fetched = if manifest::is_index(&target_mt) {
         let idx = manifest::parse_index(&target.bytes, target.descriptor.digest()).map_err(man)?;
         let d = manifest::select_platform(&idx, &opts.platform, &rname).map_err(man)?;
         let child = reg.fetch_child_manifest(src, d).map_err(remote)?;
-        if !manifest::is_manifest(&child.descriptor.media_type().to_string()) {
+        if !manifest::is_manifest(child.descriptor.media_type().as_ref()) {
             return Err(remote(RemoteError::UnsupportedMediaType {
                 reference: rname.clone(),
                 media_type: child.descriptor.media_type().to_string(),
@@ -350,9 +416,14 @@ fn pull_from(
     let mdigest = fetched.descriptor.digest().clone();
     let m = manifest::parse_manifest(&fetched.bytes, &mdigest).map_err(man)?;
     let config_bytes = reg.fetch_small_blob(src, m.config()).map_err(remote)?;
-    let config = manifest::parse_config(&config_bytes, m.config().digest(), m.layers().len()).map_err(man)?;
-    let compressions =
-        m.layers().iter().map(manifest::layer_compression).collect::<Result<Vec<_>, _>>().map_err(man)?;
+    let config = manifest::parse_config(&config_bytes, m.config().digest(), m.layers().len())
+        .map_err(man)?;
+    let compressions = m
+        .layers()
+        .iter()
+        .map(manifest::layer_compression)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(man)?;
     let mut diff_ids = Vec::new();
     for d in config.rootfs().diff_ids() {
         diff_ids.push(digest::parse(d).map_err(|_| PullError::BadDiffId {
@@ -363,18 +434,34 @@ fn pull_from(
     }
     let chain = manifest::chain_ids(config.rootfs().diff_ids());
 
-    let lease = store.metadata().create_lease(LEASE_TTL).map_err(|e| st(e.into()))?;
-    let mut guard = LeaseGuard { store, id: lease.clone(), ok: false };
-    let mut content: Vec<String> =
-        vec![target.descriptor.digest().to_string(), mdigest.to_string(), m.config().digest().to_string()];
+    let lease = store
+        .metadata()
+        .create_lease(LEASE_TTL)
+        .map_err(|e| st(e.into()))?;
+    let mut guard = LeaseGuard {
+        store,
+        id: lease.clone(),
+        ok: false,
+    };
+    let mut content: Vec<String> = vec![
+        target.descriptor.digest().to_string(),
+        mdigest.to_string(),
+        m.config().digest().to_string(),
+    ];
     content.extend(m.layers().iter().map(|l| l.digest().to_string()));
     let mut snaps = chain.clone();
     snaps.extend(chain.iter().map(|c| layers::extract_key(&lease, c)));
-    store.metadata().lease_add(&lease, &content, &snaps).map_err(|e| st(e.into()))?;
+    store
+        .metadata()
+        .lease_add(&lease, &content, &snaps)
+        .map_err(|e| st(e.into()))?;
     let cs = store.content();
-    cs.write_blob(target.descriptor.digest(), &target.bytes).map_err(|e| st(e.into()))?;
-    cs.write_blob(&mdigest, &fetched.bytes).map_err(|e| st(e.into()))?;
-    cs.write_blob(m.config().digest(), &config_bytes).map_err(|e| st(e.into()))?;
+    cs.write_blob(target.descriptor.digest(), &target.bytes)
+        .map_err(|e| st(e.into()))?;
+    cs.write_blob(&mdigest, &fetched.bytes)
+        .map_err(|e| st(e.into()))?;
+    cs.write_blob(m.config().digest(), &config_bytes)
+        .map_err(|e| st(e.into()))?;
 
     let job = layers::Job {
         store,
@@ -402,8 +489,13 @@ fn pull_from(
         created_at: now,
         updated_at: now,
     };
-    store.metadata().put_image(rec.clone()).map_err(|e| st(e.into()))?;
+    store
+        .metadata()
+        .put_image(rec.clone())
+        .map_err(|e| st(e.into()))?;
     guard.ok = true;
-    progress.event(&Event::Done { id: m.config().digest().clone() });
+    progress.event(&Event::Done {
+        id: m.config().digest().clone(),
+    });
     Ok(rec)
 }

@@ -32,13 +32,26 @@ impl Challenge {
     /// Parses one header value; `None` for schemes we do not know.
     pub fn parse(header: &str) -> Option<Challenge> {
         let header = header.trim();
-        let (scheme, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
+        let (scheme, rest) = header
+            .split_once(char::is_whitespace)
+            .unwrap_or((header, ""));
         let params = parse_params(rest);
-        let get = |k: &str| params.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+        };
         if scheme.eq_ignore_ascii_case("basic") {
-            Some(Challenge::Basic { realm: get("realm").unwrap_or_default() })
+            Some(Challenge::Basic {
+                realm: get("realm").unwrap_or_default(),
+            })
         } else if scheme.eq_ignore_ascii_case("bearer") {
-            Some(Challenge::Bearer { realm: get("realm")?, service: get("service"), scope: get("scope") })
+            Some(Challenge::Bearer {
+                realm: get("realm")?,
+                service: get("service"),
+                scope: get("scope"),
+            })
         } else {
             None
         }
@@ -99,7 +112,10 @@ pub(crate) struct TokenResponse {
 
 impl TokenResponse {
     pub(crate) fn token(&self) -> Option<&str> {
-        self.token.as_deref().or(self.access_token.as_deref()).filter(|t| !t.is_empty())
+        self.token
+            .as_deref()
+            .or(self.access_token.as_deref())
+            .filter(|t| !t.is_empty())
     }
     pub(crate) fn lifetime(&self) -> Duration {
         // the spec's default is 60 s; keep a margin for clock and transfer time
@@ -116,10 +132,14 @@ pub(crate) struct AuthState {
 
 impl AuthState {
     pub(crate) fn token(&self, scope: &str) -> Option<String> {
-        self.tokens.get(scope).filter(|(_, exp)| *exp > Instant::now()).map(|(t, _)| t.clone())
+        self.tokens
+            .get(scope)
+            .filter(|(_, exp)| *exp > Instant::now())
+            .map(|(t, _)| t.clone())
     }
     pub(crate) fn put_token(&mut self, scope: &str, token: String, lifetime: Duration) {
-        self.tokens.insert(scope.to_string(), (token, Instant::now() + lifetime));
+        self.tokens
+            .insert(scope.to_string(), (token, Instant::now() + lifetime));
     }
     pub(crate) fn drop_token(&mut self, scope: &str) {
         self.tokens.remove(scope);
@@ -157,10 +177,27 @@ mod tests {
                 scope: Some("repository:a/b:pull,push".into()),
             }
         );
-        assert_eq!(Challenge::parse(r#"Basic realm="x""#), Some(Challenge::Basic { realm: "x".into() }));
-        assert_eq!(Challenge::parse("bearer realm=http://t/token"), Some(Challenge::Bearer { realm: "http://t/token".into(), service: None, scope: None }));
+        assert_eq!(
+            Challenge::parse(r#"Basic realm="x""#),
+            Some(Challenge::Basic { realm: "x".into() })
+        );
+        assert_eq!(
+            Challenge::parse("bearer realm=http://t/token"),
+            Some(Challenge::Bearer {
+                realm: "http://t/token".into(),
+                service: None,
+                scope: None
+            })
+        );
         assert_eq!(Challenge::parse("Negotiate abc"), None);
-        assert_eq!(Challenge::parse("Bearer service=x"), None, "a bearer challenge needs a realm");
-        assert_eq!(query_escape("repository:a/b:pull,push"), "repository%3Aa%2Fb%3Apull%2Cpush");
+        assert_eq!(
+            Challenge::parse("Bearer service=x"),
+            None,
+            "a bearer challenge needs a realm"
+        );
+        assert_eq!(
+            query_escape("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
     }
 }

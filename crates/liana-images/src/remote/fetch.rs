@@ -35,7 +35,11 @@ impl Registry {
     }
 
     /// Fetches the manifest `digest` of `reference`'s repository (a child of an index).
-    pub fn fetch_child_manifest(&self, reference: &Reference, desc: &Descriptor) -> Result<FetchedManifest, RemoteError> {
+    pub fn fetch_child_manifest(
+        &self,
+        reference: &Reference,
+        desc: &Descriptor,
+    ) -> Result<FetchedManifest, RemoteError> {
         self.fetch_manifest_object(reference, desc.digest().as_ref(), Some(desc.size()))
     }
 
@@ -47,7 +51,12 @@ impl Registry {
     ) -> Result<FetchedManifest, RemoteError> {
         let repo = reference.repository();
         let limit = self.options().max_manifest_size;
-        let too_large = |size| RemoteError::TooLarge { what: "manifest", reference: reference.to_string(), size, limit };
+        let too_large = |size| RemoteError::TooLarge {
+            what: "manifest",
+            reference: reference.to_string(),
+            size,
+            limit,
+        };
         if let Some(s) = expected_size {
             if s > limit {
                 return Err(too_large(s));
@@ -81,7 +90,12 @@ impl Registry {
         }
         if status != 200 {
             let detail = error_detail(&mut resp);
-            return Err(RemoteError::Status { method: "GET", url: path, status, detail });
+            return Err(RemoteError::Status {
+                method: "GET",
+                url: path,
+                status,
+                detail,
+            });
         }
         if let Some(len) = resp.body().content_length() {
             if len > limit {
@@ -90,48 +104,94 @@ impl Registry {
         }
         let content_type = header(&resp, "content-type").unwrap_or_default();
         let header_digest = header(&resp, "docker-content-digest");
-        let bytes = resp.body_mut().with_config().limit(limit).read_to_vec().map_err(|e| match e {
-            ureq::Error::BodyExceedsLimit(_) => too_large(limit + 1),
-            other => RemoteError::Read { url: path.clone(), source: other.into_io() },
-        })?;
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => too_large(limit + 1),
+                other => RemoteError::Read {
+                    url: path.clone(),
+                    source: other.into_io(),
+                },
+            })?;
         let actual = digest::sha256_of(&bytes);
         let expected = match (reference.digest(), object.starts_with("sha256:")) {
-            (_, true) => Some(digest::parse(object).map_err(|_| RemoteError::BadResponse { url: path.clone(), reason: "bad digest".into() })?),
+            (_, true) => Some(digest::parse(object).map_err(|_| RemoteError::BadResponse {
+                url: path.clone(),
+                reason: "bad digest".into(),
+            })?),
             (Some(d), _) => Some(d.clone()),
             _ => None,
         };
         if let Some(exp) = expected {
             if digest::algorithm(&exp) == "sha256" && exp != actual {
-                return Err(RemoteError::DigestMismatch { what: "manifest", expected: exp, actual });
+                return Err(RemoteError::DigestMismatch {
+                    what: "manifest",
+                    expected: exp,
+                    actual,
+                });
             }
         } else if let Some(h) = header_digest.as_deref().and_then(|h| digest::parse(h).ok()) {
             if digest::algorithm(&h) == "sha256" && h != actual {
-                return Err(RemoteError::DigestMismatch { what: "manifest", expected: h, actual });
+                return Err(RemoteError::DigestMismatch {
+                    what: "manifest",
+                    expected: h,
+                    actual,
+                });
             }
         }
         let media_type = manifest::detect_media_type(&content_type, &bytes);
         match media_type.as_str() {
-            media::OCI_MANIFEST | media::OCI_INDEX | media::DOCKER_MANIFEST | media::DOCKER_LIST => {}
+            media::OCI_MANIFEST
+            | media::OCI_INDEX
+            | media::DOCKER_MANIFEST
+            | media::DOCKER_LIST => {}
             media::DOCKER_SCHEMA1 | media::DOCKER_SCHEMA1_SIGNED => {
-                return Err(RemoteError::Schema1 { reference: reference.to_string() })
+                return Err(RemoteError::Schema1 {
+                    reference: reference.to_string(),
+                })
             }
             other => {
-                return Err(RemoteError::UnsupportedMediaType { reference: reference.to_string(), media_type: other.to_string() })
+                return Err(RemoteError::UnsupportedMediaType {
+                    reference: reference.to_string(),
+                    media_type: other.to_string(),
+                })
             }
         }
-        let descriptor = Descriptor::new(MediaType::from(media_type.as_str()), bytes.len() as u64, actual);
+        let descriptor = Descriptor::new(
+            MediaType::from(media_type.as_str()),
+            bytes.len() as u64,
+            actual,
+        );
         Ok(FetchedManifest { descriptor, bytes })
     }
 
     /// Fetches a small blob (a config) into memory, bounded and verified.
-    pub fn fetch_small_blob(&self, reference: &Reference, desc: &Descriptor) -> Result<Vec<u8>, RemoteError> {
+    pub fn fetch_small_blob(
+        &self,
+        reference: &Reference,
+        desc: &Descriptor,
+    ) -> Result<Vec<u8>, RemoteError> {
         let limit = self.options().max_manifest_size;
         if desc.size() > limit {
-            return Err(RemoteError::TooLarge { what: "config", reference: reference.to_string(), size: desc.size(), limit });
+            return Err(RemoteError::TooLarge {
+                what: "config",
+                reference: reference.to_string(),
+                size: desc.size(),
+                limit,
+            });
         }
-        let mut r = self.fetch_blob(reference.repository(), desc, 0, Digester::for_digest(desc.digest()))?;
+        let mut r = self.fetch_blob(
+            reference.repository(),
+            desc,
+            0,
+            Digester::for_digest(desc.digest()),
+        )?;
         let mut out = Vec::with_capacity(desc.size() as usize);
-        r.read_to_end(&mut out).map_err(|e| unwrap_io(e, reference.to_string()))?;
+        r.read_to_end(&mut out)
+            .map_err(|e| unwrap_io(e, reference.to_string()))?;
         Ok(out)
     }
 
@@ -171,11 +231,17 @@ pub fn unwrap_io(e: io::Error, context: String) -> RemoteError {
         }
         unreachable!("checked type")
     }
-    RemoteError::Read { url: context, source: e }
+    RemoteError::Read {
+        url: context,
+        source: e,
+    }
 }
 
 fn header(resp: &Response<Body>, name: &str) -> Option<String> {
-    resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// A verified, resumable stream of one blob. See [`Registry::fetch_blob`].
@@ -193,7 +259,10 @@ pub struct BlobReader<'r> {
 
 impl std::fmt::Debug for BlobReader<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobReader").field("digest", &self.digest).field("pos", &self.pos).finish_non_exhaustive()
+        f.debug_struct("BlobReader")
+            .field("digest", &self.digest)
+            .field("pos", &self.pos)
+            .finish_non_exhaustive()
     }
 }
 
@@ -229,20 +298,38 @@ impl BlobReader<'_> {
             }
             416 if self.pos > 0 => {
                 // the range starts at or past the end: the registry's blob is shorter
-                return Err(RemoteError::SizeMismatch { digest: self.digest.clone(), expected: self.size, actual: self.pos });
+                return Err(RemoteError::SizeMismatch {
+                    digest: self.digest.clone(),
+                    expected: self.size,
+                    actual: self.pos,
+                });
             }
             s => {
                 let detail = error_detail(&mut resp);
-                return Err(RemoteError::Status { method: "GET", url: path, status: s, detail });
+                return Err(RemoteError::Status {
+                    method: "GET",
+                    url: path,
+                    status: s,
+                    detail,
+                });
             }
         }
         let mut body = resp.into_body().into_with_config().limit(u64::MAX).reader();
         if self.pos > 0 && status == 200 {
             // no range support: skip what we already have
-            let skipped = io::copy(&mut (&mut body).take(self.pos), &mut io::sink())
-                .map_err(|e| RemoteError::Read { url: path.clone(), source: e })?;
+            let skipped =
+                io::copy(&mut (&mut body).take(self.pos), &mut io::sink()).map_err(|e| {
+                    RemoteError::Read {
+                        url: path.clone(),
+                        source: e,
+                    }
+                })?;
             if skipped < self.pos {
-                return Err(RemoteError::SizeMismatch { digest: self.digest.clone(), expected: self.size, actual: skipped });
+                return Err(RemoteError::SizeMismatch {
+                    digest: self.digest.clone(),
+                    expected: self.size,
+                    actual: skipped,
+                });
             }
         }
         self.body = Some(body);
@@ -259,7 +346,11 @@ impl BlobReader<'_> {
         }
         let actual = self.digester.take().expect("finished once").finish();
         if actual != self.digest {
-            return Err(io::Error::other(RemoteError::DigestMismatch { what: "blob", expected: self.digest.clone(), actual }));
+            return Err(io::Error::other(RemoteError::DigestMismatch {
+                what: "blob",
+                expected: self.digest.clone(),
+                actual,
+            }));
         }
         self.done = true;
         Ok(())
@@ -279,7 +370,9 @@ impl Read for BlobReader<'_> {
                 continue;
             };
             // never read past the announced size (+1 to detect an overlong blob)
-            let room = (self.size + 1).saturating_sub(self.pos).min(buf.len() as u64) as usize;
+            let room = (self.size + 1)
+                .saturating_sub(self.pos)
+                .min(buf.len() as u64) as usize;
             match body.read(&mut buf[..room.max(1)]) {
                 Ok(0) => {
                     self.body = None;

@@ -184,9 +184,9 @@ pub enum RemoteError {
 impl HasKind for RemoteError {
     fn kind(&self) -> ErrorKind {
         match self {
-            RemoteError::Connect { .. } | RemoteError::Request { .. } | RemoteError::Read { .. } => {
-                ErrorKind::Unavailable
-            }
+            RemoteError::Connect { .. }
+            | RemoteError::Request { .. }
+            | RemoteError::Read { .. } => ErrorKind::Unavailable,
             RemoteError::Tls { .. } => ErrorKind::UntrustedCertificate,
             RemoteError::Certificate { source, .. } => crate::errdefs::io_kind(source),
             RemoteError::Unauthorized { .. } => ErrorKind::Unauthorized,
@@ -229,7 +229,12 @@ pub struct RemoteConfig {
 impl RemoteConfig {
     /// A client for `host`, with credentials for `repository`; `insecure` comes from a
     /// registries.conf endpoint.
-    pub fn client(&self, host: &str, repository: &str, insecure: bool) -> Result<Registry, RemoteError> {
+    pub fn client(
+        &self,
+        host: &str,
+        repository: &str,
+        insecure: bool,
+    ) -> Result<Registry, RemoteError> {
         let insecure = match self.tls_verify {
             Some(v) => !v,
             None => insecure || self.registries.is_insecure_host(host),

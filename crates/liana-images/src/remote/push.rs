@@ -40,11 +40,23 @@ impl Registry {
     /// Whether blob `desc` exists in `repo`.
     pub fn blob_exists(&self, repo: &str, desc: &Descriptor) -> Result<bool, RemoteError> {
         let path = format!("/v2/{repo}/blobs/{}", desc.digest());
-        let mut resp = self.send(http::Method::HEAD, &path, &push_scope(repo, None), repo, &[], ReqBody::Empty)?;
+        let mut resp = self.send(
+            http::Method::HEAD,
+            &path,
+            &push_scope(repo, None),
+            repo,
+            &[],
+            ReqBody::Empty,
+        )?;
         match resp.status().as_u16() {
             200 => Ok(true),
             404 => Ok(false),
-            s => Err(RemoteError::Status { method: "HEAD", url: path, status: s, detail: error_detail(&mut resp) }),
+            s => Err(RemoteError::Status {
+                method: "HEAD",
+                url: path,
+                status: s,
+                detail: error_detail(&mut resp),
+            }),
         }
     }
 
@@ -65,19 +77,34 @@ impl Registry {
         if let Some(from) = mount_from.filter(|f| *f != repo) {
             path = format!("{path}?mount={}&from={from}", desc.digest());
         }
-        let mut resp = self.send(http::Method::POST, &path, &scope, repo, &[("Content-Length", "0".into())], ReqBody::Empty)?;
+        let mut resp = self.send(
+            http::Method::POST,
+            &path,
+            &scope,
+            repo,
+            &[("Content-Length", "0".into())],
+            ReqBody::Empty,
+        )?;
         let status = resp.status().as_u16();
         if status == 201 {
             return Ok(PushedBlob::Mounted);
         }
         if status != 202 {
-            return Err(RemoteError::Status { method: "POST", url: path, status, detail: error_detail(&mut resp) });
+            return Err(RemoteError::Status {
+                method: "POST",
+                url: path,
+                status,
+                detail: error_detail(&mut resp),
+            });
         }
         let loc = resp
             .headers()
             .get(http::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| RemoteError::BadResponse { url: path.clone(), reason: "upload without Location".into() })?;
+            .ok_or_else(|| RemoteError::BadResponse {
+                url: path.clone(),
+                reason: "upload without Location".into(),
+            })?;
         let base = self.ping()?;
         let mut url = resolve_location(&format!("{base}{path}"), loc);
         url.push(if url.contains('?') { '&' } else { '?' });
@@ -90,19 +117,41 @@ impl Registry {
         let mut resp = self.send(http::Method::PUT, &url, &scope, repo, &headers, body)?;
         match resp.status().as_u16() {
             201 | 204 => Ok(PushedBlob::Uploaded),
-            s => Err(RemoteError::Status { method: "PUT", url, status: s, detail: error_detail(&mut resp) }),
+            s => Err(RemoteError::Status {
+                method: "PUT",
+                url,
+                status: s,
+                detail: error_detail(&mut resp),
+            }),
         }
     }
 
     /// Puts a manifest or index under `reference` (a tag or digest) in `repo`.
-    pub fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> Result<(), RemoteError> {
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), RemoteError> {
         let path = format!("/v2/{repo}/manifests/{reference}");
         let headers = [("Content-Type", media_type.to_string())];
-        let mut resp =
-            self.send(http::Method::PUT, &path, &push_scope(repo, None), repo, &headers, ReqBody::Bytes(bytes))?;
+        let mut resp = self.send(
+            http::Method::PUT,
+            &path,
+            &push_scope(repo, None),
+            repo,
+            &headers,
+            ReqBody::Bytes(bytes),
+        )?;
         match resp.status().as_u16() {
             200 | 201 | 202 | 204 => Ok(()),
-            s => Err(RemoteError::Status { method: "PUT", url: path, status: s, detail: error_detail(&mut resp) }),
+            s => Err(RemoteError::Status {
+                method: "PUT",
+                url: path,
+                status: s,
+                detail: error_detail(&mut resp),
+            }),
         }
     }
 }

@@ -77,8 +77,14 @@ pub struct Registry {
     auth: Mutex<AuthState>,
 }
 
-fn load_pem_certs(path: &std::path::Path, out: &mut Vec<Certificate<'static>>) -> Result<(), RemoteError> {
-    let data = std::fs::read(path).map_err(|e| RemoteError::Certificate { path: path.into(), source: e })?;
+fn load_pem_certs(
+    path: &std::path::Path,
+    out: &mut Vec<Certificate<'static>>,
+) -> Result<(), RemoteError> {
+    let data = std::fs::read(path).map_err(|e| RemoteError::Certificate {
+        path: path.into(),
+        source: e,
+    })?;
     for item in ureq::tls::parse_pem(&data) {
         match item {
             Ok(PemItem::Certificate(c)) => out.push(c.to_owned()),
@@ -100,7 +106,11 @@ fn tls_config(opts: &RegistryOptions) -> Result<TlsConfig, RemoteError> {
         b = b.disable_verification(true);
     }
     let mut roots = Vec::new();
-    if let Some(bundle) = SYSTEM_CA_BUNDLES.iter().map(std::path::Path::new).find(|p| p.exists()) {
+    if let Some(bundle) = SYSTEM_CA_BUNDLES
+        .iter()
+        .map(std::path::Path::new)
+        .find(|p| p.exists())
+    {
         // a broken system bundle should not make private registries unusable
         if let Err(e) = load_pem_certs(bundle, &mut roots) {
             tracing::warn!(error = %e, "ignoring system CA bundle");
@@ -115,7 +125,10 @@ fn tls_config(opts: &RegistryOptions) -> Result<TlsConfig, RemoteError> {
     if let Some((cert, key)) = &opts.tls_files.client {
         let mut chain = Vec::new();
         load_pem_certs(cert, &mut chain)?;
-        let kd = std::fs::read(key).map_err(|e| RemoteError::Certificate { path: key.clone(), source: e })?;
+        let kd = std::fs::read(key).map_err(|e| RemoteError::Certificate {
+            path: key.clone(),
+            source: e,
+        })?;
         let k = PrivateKey::from_pem(&kd).map_err(|e| RemoteError::Certificate {
             path: key.clone(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
@@ -129,7 +142,9 @@ fn tls_config(opts: &RegistryOptions) -> Result<TlsConfig, RemoteError> {
 fn is_tls_error(e: &ureq::Error) -> bool {
     match e {
         ureq::Error::Rustls(_) | ureq::Error::Tls(_) => true,
-        ureq::Error::Io(io) => io.get_ref().is_some_and(|r| r.downcast_ref::<rustls::Error>().is_some()),
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|r| r.downcast_ref::<rustls::Error>().is_some()),
         _ => false,
     }
 }
@@ -137,7 +152,10 @@ fn is_tls_error(e: &ureq::Error) -> bool {
 fn is_transient(e: &ureq::Error) -> bool {
     matches!(
         e,
-        ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::Timeout(_) | ureq::Error::Protocol(_)
+        ureq::Error::Io(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::Timeout(_)
+            | ureq::Error::Protocol(_)
     ) && !is_tls_error(e)
 }
 
@@ -159,7 +177,12 @@ fn method_name(m: &http::Method) -> &'static str {
 
 /// Extracts the registry's error message from a JSON error body, for diagnostics.
 pub(crate) fn error_detail(resp: &mut Response<Body>) -> String {
-    let text = resp.body_mut().with_config().limit(64 * 1024).read_to_string().unwrap_or_default();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_to_string()
+        .unwrap_or_default();
     #[derive(serde::Deserialize)]
     struct Errs {
         errors: Vec<Err1>,
@@ -173,7 +196,13 @@ pub(crate) fn error_detail(resp: &mut Response<Body>) -> String {
         return e
             .errors
             .iter()
-            .map(|x| format!("{}: {}", x.code.as_deref().unwrap_or("ERROR"), x.message.as_deref().unwrap_or("")))
+            .map(|x| {
+                format!(
+                    "{}: {}",
+                    x.code.as_deref().unwrap_or("ERROR"),
+                    x.message.as_deref().unwrap_or("")
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ");
     }
@@ -195,7 +224,11 @@ impl Registry {
             .timeout_per_read(Some(opts.read_timeout))
             .max_idle_connections_per_host(16)
             .build();
-        let api_host = if host == "docker.io" { "registry-1.docker.io".to_string() } else { host.to_string() };
+        let api_host = if host == "docker.io" {
+            "registry-1.docker.io".to_string()
+        } else {
+            host.to_string()
+        };
         Ok(Registry {
             host: host.to_string(),
             api_host,
@@ -225,7 +258,10 @@ impl Registry {
         let https = format!("https://{}", self.api_host);
         let base = match self.ping_one(&https) {
             Ok(()) => https,
-            Err(e) if self.opts.insecure && matches!(e, RemoteError::Tls { .. } | RemoteError::Connect { .. }) => {
+            Err(e)
+                if self.opts.insecure
+                    && matches!(e, RemoteError::Tls { .. } | RemoteError::Connect { .. }) =>
+            {
                 let http = format!("http://{}", self.api_host);
                 tracing::debug!(registry = %self.host, "https failed, trying plain http");
                 self.ping_one(&http)?;
@@ -246,21 +282,35 @@ impl Registry {
                     if resp.status() == 401 {
                         self.record_challenge(&resp);
                     }
-                    if transient_status(resp.status().as_u16()) && attempt + 1 < self.opts.attempts {
+                    if transient_status(resp.status().as_u16()) && attempt + 1 < self.opts.attempts
+                    {
                         std::thread::sleep(backoff(attempt));
                         continue;
                     }
                     return Ok(());
                 }
-                Err(e) if is_tls_error(&e) => return Err(RemoteError::Tls { registry: self.host.clone(), source: e }),
+                Err(e) if is_tls_error(&e) => {
+                    return Err(RemoteError::Tls {
+                        registry: self.host.clone(),
+                        source: e,
+                    })
+                }
                 Err(e) if is_transient(&e) && attempt + 1 < self.opts.attempts => {
                     last = Some(e);
                     std::thread::sleep(backoff(attempt));
                 }
-                Err(e) => return Err(RemoteError::Connect { registry: self.host.clone(), source: e }),
+                Err(e) => {
+                    return Err(RemoteError::Connect {
+                        registry: self.host.clone(),
+                        source: e,
+                    })
+                }
             }
         }
-        Err(RemoteError::Connect { registry: self.host.clone(), source: last.unwrap_or(ureq::Error::ConnectionFailed) })
+        Err(RemoteError::Connect {
+            registry: self.host.clone(),
+            source: last.unwrap_or(ureq::Error::ConnectionFailed),
+        })
     }
 
     fn record_challenge(&self, resp: &Response<Body>) {
@@ -280,7 +330,11 @@ impl Registry {
         let st = self.auth.lock().expect("lock");
         match &st.challenge {
             Some(Challenge::Bearer { .. }) => st.token(scope).map(|t| format!("Bearer {t}")),
-            Some(Challenge::Basic { .. }) => self.opts.credentials.as_ref().map(|c| format!("Basic {}", c.encoded())),
+            Some(Challenge::Basic { .. }) => self
+                .opts
+                .credentials
+                .as_ref()
+                .map(|c| format!("Basic {}", c.encoded())),
             None => None,
         }
     }
@@ -301,16 +355,26 @@ impl Registry {
             q.push(format!("scope={}", query_escape(s)));
         }
         url.push_str(&q.join("&"));
-        let wrap = |e: RemoteError| RemoteError::Token { realm: realm.clone(), source: Box::new(e) };
+        let wrap = |e: RemoteError| RemoteError::Token {
+            realm: realm.clone(),
+            source: Box::new(e),
+        };
         let mut req = self.agent.get(&url);
         if let Some(c) = &self.opts.credentials {
             req = req.header("Authorization", format!("Basic {}", c.encoded()));
         }
         let mut resp = req.call().map_err(|e| {
             if is_tls_error(&e) {
-                wrap(RemoteError::Tls { registry: realm.clone(), source: e })
+                wrap(RemoteError::Tls {
+                    registry: realm.clone(),
+                    source: e,
+                })
             } else {
-                wrap(RemoteError::Request { method: "GET", url: realm.clone(), source: e })
+                wrap(RemoteError::Request {
+                    method: "GET",
+                    url: realm.clone(),
+                    source: e,
+                })
             }
         })?;
         match resp.status().as_u16() {
@@ -324,7 +388,12 @@ impl Registry {
             }
             s => {
                 let detail = error_detail(&mut resp);
-                return Err(wrap(RemoteError::Status { method: "GET", url: realm.clone(), status: s, detail }));
+                return Err(wrap(RemoteError::Status {
+                    method: "GET",
+                    url: realm.clone(),
+                    status: s,
+                    detail,
+                }));
             }
         }
         let body = resp
@@ -332,14 +401,31 @@ impl Registry {
             .with_config()
             .limit(1 << 20)
             .read_to_vec()
-            .map_err(|e| wrap(RemoteError::Read { url: realm.clone(), source: e.into_io() }))?;
-        let tr: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| wrap(RemoteError::BadResponse { url: realm.clone(), reason: format!("token answer is not JSON: {e}") }))?;
+            .map_err(|e| {
+                wrap(RemoteError::Read {
+                    url: realm.clone(),
+                    source: e.into_io(),
+                })
+            })?;
+        let tr: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+            wrap(RemoteError::BadResponse {
+                url: realm.clone(),
+                reason: format!("token answer is not JSON: {e}"),
+            })
+        })?;
         let token = tr
             .token()
-            .ok_or_else(|| wrap(RemoteError::BadResponse { url: realm.clone(), reason: "no token in answer".into() }))?
+            .ok_or_else(|| {
+                wrap(RemoteError::BadResponse {
+                    url: realm.clone(),
+                    reason: "no token in answer".into(),
+                })
+            })?
             .to_string();
-        self.auth.lock().expect("lock").put_token(scope, token, tr.lifetime());
+        self.auth
+            .lock()
+            .expect("lock")
+            .put_token(scope, token, tr.lifetime());
         Ok(())
     }
 
@@ -379,9 +465,14 @@ impl Registry {
             }
             let result = match body {
                 ReqBody::Empty => self.agent.run(b.body(()).map_err(|e| bad_req(&url, e))?),
-                ReqBody::Bytes(bytes) => self.agent.run(b.body(bytes).map_err(|e| bad_req(&url, e))?),
+                ReqBody::Bytes(bytes) => {
+                    self.agent.run(b.body(bytes).map_err(|e| bad_req(&url, e))?)
+                }
                 ReqBody::File(p, len) => {
-                    let f = std::fs::File::open(p).map_err(|e| RemoteError::Read { url: url.clone(), source: e })?;
+                    let f = std::fs::File::open(p).map_err(|e| RemoteError::Read {
+                        url: url.clone(),
+                        source: e,
+                    })?;
                     let req = b
                         .header("Content-Length", len.to_string())
                         .body(SendBody::from_owned_reader(f))
@@ -391,20 +482,34 @@ impl Registry {
             };
             let resp = match result {
                 Ok(r) => r,
-                Err(e) if is_tls_error(&e) => return Err(RemoteError::Tls { registry: self.host.clone(), source: e }),
+                Err(e) if is_tls_error(&e) => {
+                    return Err(RemoteError::Tls {
+                        registry: self.host.clone(),
+                        source: e,
+                    })
+                }
                 Err(e) if is_transient(&e) && attempt + 1 < self.opts.attempts => {
                     tracing::debug!(%url, error = %e, attempt, "retrying request");
                     std::thread::sleep(backoff(attempt));
                     attempt += 1;
                     continue;
                 }
-                Err(e) => return Err(RemoteError::Request { method: method_name(&method), url, source: e }),
+                Err(e) => {
+                    return Err(RemoteError::Request {
+                        method: method_name(&method),
+                        url,
+                        source: e,
+                    })
+                }
             };
             let status = resp.status().as_u16();
             if status == 401 && same_host && !authed_retry {
                 self.record_challenge(&resp);
                 self.auth.lock().expect("lock").drop_token(scope);
-                let bearer = matches!(self.auth.lock().expect("lock").challenge, Some(Challenge::Bearer { .. }));
+                let bearer = matches!(
+                    self.auth.lock().expect("lock").challenge,
+                    Some(Challenge::Bearer { .. })
+                );
                 if bearer {
                     self.fetch_token(scope, repository)?;
                 } else if self.opts.credentials.is_none() {
@@ -421,7 +526,10 @@ impl Registry {
                     .headers()
                     .get(http::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| RemoteError::BadResponse { url: url.clone(), reason: "redirect without Location".into() })?;
+                    .ok_or_else(|| RemoteError::BadResponse {
+                        url: url.clone(),
+                        reason: "redirect without Location".into(),
+                    })?;
                 url = resolve_location(&url, loc);
                 redirects += 1;
                 continue;
@@ -456,7 +564,12 @@ impl Registry {
                 let resp = self.send(http::Method::GET, "/v2/", "", "", &[], ReqBody::Empty)?;
                 match resp.status().as_u16() {
                     200..=299 => Ok(()),
-                    s => Err(RemoteError::Status { method: "GET", url: "/v2/".into(), status: s, detail: String::new() }),
+                    s => Err(RemoteError::Status {
+                        method: "GET",
+                        url: "/v2/".into(),
+                        status: s,
+                        detail: String::new(),
+                    }),
                 }
             }
         }
@@ -464,7 +577,10 @@ impl Registry {
 }
 
 fn bad_req(url: &str, e: http::Error) -> RemoteError {
-    RemoteError::BadResponse { url: url.to_string(), reason: format!("cannot build request: {e}") }
+    RemoteError::BadResponse {
+        url: url.to_string(),
+        reason: format!("cannot build request: {e}"),
+    }
 }
 
 pub(crate) fn backoff(attempt: u32) -> Duration {
@@ -474,7 +590,10 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
 /// `scheme://host[:port]` of a URL.
 fn origin_of(url: &str) -> &str {
     let after = url.find("://").map(|i| i + 3).unwrap_or(0);
-    let end = url[after..].find('/').map(|i| after + i).unwrap_or(url.len());
+    let end = url[after..]
+        .find('/')
+        .map(|i| after + i)
+        .unwrap_or(url.len());
     &url[..end]
 }
 
@@ -497,8 +616,14 @@ mod tests {
     #[test]
     fn resolves_locations() {
         assert_eq!(origin_of("https://h:5000/v2/x"), "https://h:5000");
-        assert_eq!(resolve_location("http://h/v2/a/blobs/uploads/", "/v2/a/blobs/uploads/u?x=1"), "http://h/v2/a/blobs/uploads/u?x=1");
-        assert_eq!(resolve_location("http://h/v2/a", "https://s3/x"), "https://s3/x");
+        assert_eq!(
+            resolve_location("http://h/v2/a/blobs/uploads/", "/v2/a/blobs/uploads/u?x=1"),
+            "http://h/v2/a/blobs/uploads/u?x=1"
+        );
+        assert_eq!(
+            resolve_location("http://h/v2/a", "https://s3/x"),
+            "https://s3/x"
+        );
         assert_eq!(resolve_location("http://h/v2/a/b", "c"), "http://h/v2/a/c");
     }
 }

@@ -104,7 +104,9 @@ impl HasKind for SnapshotError {
         match self {
             SnapshotError::NotFound { .. } => ErrorKind::NotFound,
             SnapshotError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
-            SnapshotError::WrongKind { .. } | SnapshotError::HasChildren { .. } => ErrorKind::FailedPrecondition,
+            SnapshotError::WrongKind { .. } | SnapshotError::HasChildren { .. } => {
+                ErrorKind::FailedPrecondition
+            }
             SnapshotError::Unsupported { .. } => ErrorKind::Unsupported,
             SnapshotError::InvalidKey { .. } => ErrorKind::InvalidArgument,
             SnapshotError::Io { source, .. } => crate::errdefs::io_kind(source),
@@ -155,7 +157,13 @@ pub struct Mount {
 
 impl fmt::Display for Mount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "type={} source={} options={}", self.kind, self.source.display(), self.options.join(","))
+        write!(
+            f,
+            "type={} source={} options={}",
+            self.kind,
+            self.source.display(),
+            self.options.join(",")
+        )
     }
 }
 
@@ -212,6 +220,8 @@ pub(crate) fn validate_key(key: &str) -> Result<(), SnapshotError> {
 
 /// Whether the kernel lists overlayfs in `/proc/filesystems` (or can load it).
 pub fn overlay_supported() -> bool {
-    std::fs::read_to_string("/proc/filesystems").map(|s| s.lines().any(|l| l.ends_with("\toverlay"))).unwrap_or(false)
+    std::fs::read_to_string("/proc/filesystems")
+        .map(|s| s.lines().any(|l| l.ends_with("\toverlay")))
+        .unwrap_or(false)
         || std::path::Path::new("/sys/module/overlay").exists()
 }

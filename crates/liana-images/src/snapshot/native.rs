@@ -21,7 +21,9 @@ pub struct NativeSnapshotter {
 impl NativeSnapshotter {
     /// Opens (creating) a snapshotter rooted at `root`.
     pub fn open(root: &Path) -> Result<Self, SnapshotError> {
-        Ok(NativeSnapshotter { st: Storage::open(root)? })
+        Ok(NativeSnapshotter {
+            st: Storage::open(root)?,
+        })
     }
 
     fn fs(&self, i: &Info) -> PathBuf {
@@ -36,10 +38,18 @@ impl NativeSnapshotter {
                 None => (self.fs(i), true),
             },
             Kind::Committed => {
-                return Err(SnapshotError::WrongKind { key: i.key.clone(), actual: i.kind, expected: "active or view" })
+                return Err(SnapshotError::WrongKind {
+                    key: i.key.clone(),
+                    actual: i.kind,
+                    expected: "active or view",
+                })
             }
         };
-        Ok(vec![Mount { kind: "bind".into(), source: src, options: vec![if ro { "ro" } else { "rw" }.into(), "rbind".into()] }])
+        Ok(vec![Mount {
+            kind: "bind".into(),
+            source: src,
+            options: vec![if ro { "ro" } else { "rw" }.into(), "rbind".into()],
+        }])
     }
 }
 
@@ -68,16 +78,14 @@ impl Snapshotter for NativeSnapshotter {
     fn prepare(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>, SnapshotError> {
         let i = self.st.create(key, Kind::Active, parent)?;
         let fs = self.fs(&i);
-        let res = (|| {
-            match parent {
-                Some(p) => {
-                    let src = self.fs(&self.st.get(p)?);
-                    let dir = self.st.dir(i.id);
-                    std::fs::create_dir_all(&dir).map_err(Storage::io(key, "create", &dir))?;
-                    copy_tree(&src, &fs).map_err(Storage::io(key, "copy parent into", &fs))
-                }
-                None => std::fs::create_dir_all(&fs).map_err(Storage::io(key, "create", &fs)),
+        let res = (|| match parent {
+            Some(p) => {
+                let src = self.fs(&self.st.get(p)?);
+                let dir = self.st.dir(i.id);
+                std::fs::create_dir_all(&dir).map_err(Storage::io(key, "create", &dir))?;
+                copy_tree(&src, &fs).map_err(Storage::io(key, "copy parent into", &fs))
             }
+            None => std::fs::create_dir_all(&fs).map_err(Storage::io(key, "create", &fs)),
         })();
         if let Err(e) = res {
             let _ = self.st.remove(key);
@@ -95,7 +103,10 @@ impl Snapshotter for NativeSnapshotter {
     }
 
     fn set_parent(&self, _key: &str, _parent: &str) -> Result<(), SnapshotError> {
-        Err(SnapshotError::Unsupported { snapshotter: "native", what: "detached apply (set_parent)" })
+        Err(SnapshotError::Unsupported {
+            snapshotter: "native",
+            what: "detached apply (set_parent)",
+        })
     }
 
     fn commit(&self, name: &str, key: &str) -> Result<(), SnapshotError> {
@@ -133,8 +144,14 @@ pub(crate) fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
 
 fn set_times(p: &Path, m: &std::fs::Metadata) -> std::io::Result<()> {
     let ts = Timestamps {
-        last_access: Timespec { tv_sec: m.atime(), tv_nsec: m.atime_nsec() },
-        last_modification: Timespec { tv_sec: m.mtime(), tv_nsec: m.mtime_nsec() },
+        last_access: Timespec {
+            tv_sec: m.atime(),
+            tv_nsec: m.atime_nsec(),
+        },
+        last_modification: Timespec {
+            tv_sec: m.mtime(),
+            tv_nsec: m.mtime_nsec(),
+        },
     };
     rfs::utimensat(rfs::CWD, p, &ts, AtFlags::SYMLINK_NOFOLLOW).map_err(std::io::Error::from)
 }
@@ -165,11 +182,24 @@ fn copy_entry(
 ) -> std::io::Result<()> {
     let m = std::fs::symlink_metadata(src)?;
     let ft = m.file_type();
-    let owner = || rfs::chownat(rfs::CWD, dst, Some(Uid::from_raw(m.uid())), Some(Gid::from_raw(m.gid())), AtFlags::SYMLINK_NOFOLLOW);
+    let owner = || {
+        rfs::chownat(
+            rfs::CWD,
+            dst,
+            Some(Uid::from_raw(m.uid())),
+            Some(Gid::from_raw(m.gid())),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+    };
     if ft.is_dir() {
         std::fs::create_dir(dst)?;
         let _ = owner();
-        rfs::chmodat(rfs::CWD, dst, Mode::from_raw_mode(m.mode() & 0o7777), AtFlags::empty())?;
+        rfs::chmodat(
+            rfs::CWD,
+            dst,
+            Mode::from_raw_mode(m.mode() & 0o7777),
+            AtFlags::empty(),
+        )?;
         copy_xattrs(src, dst)?;
         dirs.push((dst.to_path_buf(), m.clone()));
         let mut names: Vec<_> = std::fs::read_dir(src)?.collect::<Result<_, _>>()?;
@@ -190,14 +220,28 @@ fn copy_entry(
         let _ = owner();
     } else if ft.is_file() {
         let mut r = std::fs::File::open(src)?;
-        let mut w = std::fs::OpenOptions::new().write(true).create_new(true).open(dst)?;
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dst)?;
         std::io::copy(&mut r, &mut w)?;
         let _ = owner();
-        rfs::chmodat(rfs::CWD, dst, Mode::from_raw_mode(m.mode() & 0o7777), AtFlags::empty())?;
+        rfs::chmodat(
+            rfs::CWD,
+            dst,
+            Mode::from_raw_mode(m.mode() & 0o7777),
+            AtFlags::empty(),
+        )?;
         copy_xattrs(src, dst)?;
     } else {
         let kind = rfs::FileType::from_raw_mode(m.mode());
-        rfs::mknodat(rfs::CWD, dst, kind, Mode::from_raw_mode(m.mode() & 0o7777), m.rdev())?;
+        rfs::mknodat(
+            rfs::CWD,
+            dst,
+            kind,
+            Mode::from_raw_mode(m.mode() & 0o7777),
+            m.rdev(),
+        )?;
         let _ = owner();
         copy_xattrs(src, dst)?;
     }

@@ -20,7 +20,10 @@ pub struct OverlayOptions {
 
 impl Default for OverlayOptions {
     fn default() -> Self {
-        OverlayOptions { mount_type: "overlay".into(), userxattr: false }
+        OverlayOptions {
+            mount_type: "overlay".into(),
+            userxattr: false,
+        }
     }
 }
 
@@ -34,7 +37,10 @@ pub struct OverlaySnapshotter {
 impl OverlaySnapshotter {
     /// Opens (creating) a snapshotter rooted at `root`.
     pub fn open(root: &Path, opts: OverlayOptions) -> Result<Self, SnapshotError> {
-        Ok(OverlaySnapshotter { st: Storage::open(root)?, opts })
+        Ok(OverlaySnapshotter {
+            st: Storage::open(root)?,
+            opts,
+        })
     }
 
     fn fs(&self, i: &Info) -> std::path::PathBuf {
@@ -48,7 +54,11 @@ impl OverlaySnapshotter {
             source: p,
             options: vec![if ro { "ro" } else { "rw" }.into(), "rbind".into()],
         };
-        let lower = parents.iter().map(|p| self.fs(p).display().to_string()).collect::<Vec<_>>().join(":");
+        let lower = parents
+            .iter()
+            .map(|p| self.fs(p).display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
         let mut opts = Vec::new();
         if self.opts.userxattr {
             opts.push("userxattr".to_string());
@@ -61,16 +71,34 @@ impl OverlaySnapshotter {
                 opts.push(format!("lowerdir={lower}"));
                 opts.push(format!("upperdir={}", dir.join("fs").display()));
                 opts.push(format!("workdir={}", dir.join("work").display()));
-                Ok(vec![Mount { kind: self.opts.mount_type.clone(), source: "overlay".into(), options: opts }])
+                Ok(vec![Mount {
+                    kind: self.opts.mount_type.clone(),
+                    source: "overlay".into(),
+                    options: opts,
+                }])
             }
             Kind::View | Kind::Committed if parents.len() <= 1 && i.kind == Kind::View => {
-                Ok(vec![bind(parents.first().map(|p| self.fs(p)).unwrap_or_else(|| self.fs(i)), true)])
+                Ok(vec![bind(
+                    parents
+                        .first()
+                        .map(|p| self.fs(p))
+                        .unwrap_or_else(|| self.fs(i)),
+                    true,
+                )])
             }
             Kind::View => {
                 opts.push(format!("lowerdir={lower}"));
-                Ok(vec![Mount { kind: self.opts.mount_type.clone(), source: "overlay".into(), options: opts }])
+                Ok(vec![Mount {
+                    kind: self.opts.mount_type.clone(),
+                    source: "overlay".into(),
+                    options: opts,
+                }])
             }
-            Kind::Committed => Err(SnapshotError::WrongKind { key: i.key.clone(), actual: i.kind, expected: "active or view" }),
+            Kind::Committed => Err(SnapshotError::WrongKind {
+                key: i.key.clone(),
+                actual: i.kind,
+                expected: "active or view",
+            }),
         }
     }
 }
@@ -81,7 +109,14 @@ impl Snapshotter for OverlaySnapshotter {
     }
 
     fn whiteout_mode(&self) -> WhiteoutMode {
-        WhiteoutMode::Overlay { xattr_prefix: if self.opts.userxattr { "user." } else { "trusted." }.into() }
+        WhiteoutMode::Overlay {
+            xattr_prefix: if self.opts.userxattr {
+                "user."
+            } else {
+                "trusted."
+            }
+            .into(),
+        }
     }
 
     fn supports_detached_apply(&self) -> bool {

@@ -20,9 +20,21 @@ pub(crate) struct Storage {
 impl Storage {
     pub(crate) fn open(root: &Path) -> Result<Self, SnapshotError> {
         let snaps = root.join("snapshots");
-        std::fs::create_dir_all(&snaps).map_err(|e| SnapshotError::Io { key: String::new(), op: "create", path: snaps.clone(), source: e })?;
-        let db = Db::open(&root.join("metadata.db"), SCHEMA_VERSION, &[SNAPSHOTS, COUNTER])?;
-        Ok(Storage { root: root.to_path_buf(), db })
+        std::fs::create_dir_all(&snaps).map_err(|e| SnapshotError::Io {
+            key: String::new(),
+            op: "create",
+            path: snaps.clone(),
+            source: e,
+        })?;
+        let db = Db::open(
+            &root.join("metadata.db"),
+            SCHEMA_VERSION,
+            &[SNAPSHOTS, COUNTER],
+        )?;
+        Ok(Storage {
+            root: root.to_path_buf(),
+            db,
+        })
     }
 
     pub(crate) fn dir(&self, id: u64) -> PathBuf {
@@ -31,21 +43,35 @@ impl Storage {
 
     pub(crate) fn get(&self, key: &str) -> Result<Info, SnapshotError> {
         self.db
-            .read(|tx| tx.get_json::<Info>(SNAPSHOTS, key).map_err(SnapshotError::from))?
+            .read(|tx| {
+                tx.get_json::<Info>(SNAPSHOTS, key)
+                    .map_err(SnapshotError::from)
+            })?
             .ok_or_else(|| SnapshotError::NotFound { key: key.into() })
     }
 
     /// Records a new snapshot; checks key uniqueness and parent kind. Returns its info.
-    pub(crate) fn create(&self, key: &str, kind: Kind, parent: Option<&str>) -> Result<Info, SnapshotError> {
+    pub(crate) fn create(
+        &self,
+        key: &str,
+        kind: Kind,
+        parent: Option<&str>,
+    ) -> Result<Info, SnapshotError> {
         validate_key(key)?;
         self.db.write(|tx| {
             if tx.get(SNAPSHOTS, key)?.is_some() {
                 return Err(SnapshotError::AlreadyExists { key: key.into() });
             }
             if let Some(p) = parent {
-                let pi: Info = tx.get_json(SNAPSHOTS, p)?.ok_or_else(|| SnapshotError::NotFound { key: p.into() })?;
+                let pi: Info = tx
+                    .get_json(SNAPSHOTS, p)?
+                    .ok_or_else(|| SnapshotError::NotFound { key: p.into() })?;
                 if pi.kind != Kind::Committed {
-                    return Err(SnapshotError::WrongKind { key: p.into(), actual: pi.kind, expected: "committed (as a parent)" });
+                    return Err(SnapshotError::WrongKind {
+                        key: p.into(),
+                        actual: pi.kind,
+                        expected: "committed (as a parent)",
+                    });
                 }
             }
             let next = tx
@@ -53,7 +79,13 @@ impl Storage {
                 .and_then(|v| String::from_utf8(v).ok()?.parse::<u64>().ok())
                 .unwrap_or(1);
             tx.put(COUNTER, "next", (next + 1).to_string().as_bytes())?;
-            let info = Info { key: key.into(), kind, parent: parent.map(str::to_string), id: next, created_at: now_secs() };
+            let info = Info {
+                key: key.into(),
+                kind,
+                parent: parent.map(str::to_string),
+                id: next,
+                created_at: now_secs(),
+            };
             tx.put_json(SNAPSHOTS, key, &info)?;
             Ok(info)
         })
@@ -61,13 +93,25 @@ impl Storage {
 
     pub(crate) fn set_parent(&self, key: &str, parent: &str) -> Result<(), SnapshotError> {
         self.db.write(|tx| {
-            let mut i: Info = tx.get_json(SNAPSHOTS, key)?.ok_or_else(|| SnapshotError::NotFound { key: key.into() })?;
+            let mut i: Info = tx
+                .get_json(SNAPSHOTS, key)?
+                .ok_or_else(|| SnapshotError::NotFound { key: key.into() })?;
             if i.kind != Kind::Active || i.parent.is_some() {
-                return Err(SnapshotError::WrongKind { key: key.into(), actual: i.kind, expected: "active without parent" });
+                return Err(SnapshotError::WrongKind {
+                    key: key.into(),
+                    actual: i.kind,
+                    expected: "active without parent",
+                });
             }
-            let pi: Info = tx.get_json(SNAPSHOTS, parent)?.ok_or_else(|| SnapshotError::NotFound { key: parent.into() })?;
+            let pi: Info = tx
+                .get_json(SNAPSHOTS, parent)?
+                .ok_or_else(|| SnapshotError::NotFound { key: parent.into() })?;
             if pi.kind != Kind::Committed {
-                return Err(SnapshotError::WrongKind { key: parent.into(), actual: pi.kind, expected: "committed (as a parent)" });
+                return Err(SnapshotError::WrongKind {
+                    key: parent.into(),
+                    actual: pi.kind,
+                    expected: "committed (as a parent)",
+                });
             }
             i.parent = Some(parent.into());
             tx.put_json(SNAPSHOTS, key, &i)?;
@@ -78,9 +122,15 @@ impl Storage {
     pub(crate) fn commit(&self, name: &str, key: &str) -> Result<Info, SnapshotError> {
         validate_key(name)?;
         self.db.write(|tx| {
-            let mut i: Info = tx.get_json(SNAPSHOTS, key)?.ok_or_else(|| SnapshotError::NotFound { key: key.into() })?;
+            let mut i: Info = tx
+                .get_json(SNAPSHOTS, key)?
+                .ok_or_else(|| SnapshotError::NotFound { key: key.into() })?;
             if i.kind != Kind::Active {
-                return Err(SnapshotError::WrongKind { key: key.into(), actual: i.kind, expected: "active" });
+                return Err(SnapshotError::WrongKind {
+                    key: key.into(),
+                    actual: i.kind,
+                    expected: "active",
+                });
             }
             if tx.get(SNAPSHOTS, name)?.is_some() {
                 return Err(SnapshotError::AlreadyExists { key: name.into() });
@@ -96,14 +146,19 @@ impl Storage {
     /// Removes the record (no children allowed); returns it so the caller removes the dir.
     pub(crate) fn remove(&self, key: &str) -> Result<Info, SnapshotError> {
         self.db.write(|tx| {
-            let i: Info = tx.get_json(SNAPSHOTS, key)?.ok_or_else(|| SnapshotError::NotFound { key: key.into() })?;
+            let i: Info = tx
+                .get_json(SNAPSHOTS, key)?
+                .ok_or_else(|| SnapshotError::NotFound { key: key.into() })?;
             let children = tx
                 .list_json::<Info>(SNAPSHOTS)?
                 .into_iter()
                 .filter(|(_, c)| c.parent.as_deref() == Some(key))
                 .count();
             if children > 0 {
-                return Err(SnapshotError::HasChildren { key: key.into(), children });
+                return Err(SnapshotError::HasChildren {
+                    key: key.into(),
+                    children,
+                });
             }
             tx.delete(SNAPSHOTS, key)?;
             Ok(i)
@@ -111,7 +166,12 @@ impl Storage {
     }
 
     pub(crate) fn walk(&self) -> Result<Vec<Info>, SnapshotError> {
-        Ok(self.db.read(|tx| tx.list_json::<Info>(SNAPSHOTS))?.into_iter().map(|(_, i)| i).collect())
+        Ok(self
+            .db
+            .read(|tx| tx.list_json::<Info>(SNAPSHOTS))?
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect())
     }
 
     /// The chain of committed ancestors of `info`, nearest first.
@@ -129,10 +189,19 @@ impl Storage {
         Ok(out)
     }
 
-    pub(crate) fn io(key: &str, op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError {
+    pub(crate) fn io(
+        key: &str,
+        op: &'static str,
+        path: &Path,
+    ) -> impl FnOnce(std::io::Error) -> SnapshotError {
         let key = key.to_string();
         let path = path.to_path_buf();
-        move |source| SnapshotError::Io { key, op, path, source }
+        move |source| SnapshotError::Io {
+            key,
+            op,
+            path,
+            source,
+        }
     }
 
     pub(crate) fn remove_dir(&self, info: &Info) -> Result<(), SnapshotError> {
@@ -140,7 +209,12 @@ impl Storage {
         match std::fs::remove_dir_all(&d) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(SnapshotError::Io { key: info.key.clone(), op: "remove", path: d, source: e }),
+            Err(e) => Err(SnapshotError::Io {
+                key: info.key.clone(),
+                op: "remove",
+                path: d,
+                source: e,
+            }),
         }
     }
 }

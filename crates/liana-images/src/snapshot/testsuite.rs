@@ -25,12 +25,25 @@ fn with_mounted(mounts: &[Mount], target: &Path, f: impl FnOnce(&Path)) {
     } else {
         cmd.args(["-t", &m.kind]);
     }
-    let opts: Vec<_> = m.options.iter().filter(|o| *o != "rbind").cloned().collect();
+    let opts: Vec<_> = m
+        .options
+        .iter()
+        .filter(|o| *o != "rbind")
+        .cloned()
+        .collect();
     cmd.arg("-o").arg(opts.join(",")).arg(&m.source).arg(target);
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "mount {m}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "mount {m}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     f(target);
-    assert!(std::process::Command::new("umount").arg(target).status().unwrap().success());
+    assert!(std::process::Command::new("umount")
+        .arg(target)
+        .status()
+        .unwrap()
+        .success());
 }
 
 fn suite(s: &dyn Snapshotter, tmp: &Path) {
@@ -47,12 +60,27 @@ fn suite(s: &dyn Snapshotter, tmp: &Path) {
     s.commit("layer2", "extract-2").unwrap();
     assert_eq!(s.stat("layer2").unwrap().parent.as_deref(), Some("layer1"));
     // errors with kinds
-    assert_eq!(s.prepare("layer2", None).unwrap_err().kind(), ErrorKind::AlreadyExists);
-    assert_eq!(s.prepare("x", Some("nope")).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        s.prepare("layer2", None).unwrap_err().kind(),
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        s.prepare("x", Some("nope")).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
     s.prepare("active", Some("layer2")).unwrap();
-    assert_eq!(s.prepare("y", Some("active")).unwrap_err().kind(), ErrorKind::FailedPrecondition);
-    assert_eq!(s.remove("layer1").unwrap_err().kind(), ErrorKind::FailedPrecondition);
-    assert_eq!(s.mounts("layer1").unwrap_err().kind(), ErrorKind::FailedPrecondition);
+    assert_eq!(
+        s.prepare("y", Some("active")).unwrap_err().kind(),
+        ErrorKind::FailedPrecondition
+    );
+    assert_eq!(
+        s.remove("layer1").unwrap_err().kind(),
+        ErrorKind::FailedPrecondition
+    );
+    assert_eq!(
+        s.mounts("layer1").unwrap_err().kind(),
+        ErrorKind::FailedPrecondition
+    );
     // a container's view of both layers
     let mounts = s.mounts("active").unwrap();
     if is_root() && (mounts[0].kind == "bind" || overlay_supported()) {
@@ -83,17 +111,30 @@ fn suite(s: &dyn Snapshotter, tmp: &Path) {
     s.prepare("detached", None).unwrap();
     if s.supports_detached_apply() {
         s.set_parent("detached", "base-c").unwrap();
-        assert_eq!(s.stat("detached").unwrap().parent.as_deref(), Some("base-c"));
-        assert_eq!(s.set_parent("detached", "base-c").unwrap_err().kind(), ErrorKind::FailedPrecondition);
+        assert_eq!(
+            s.stat("detached").unwrap().parent.as_deref(),
+            Some("base-c")
+        );
+        assert_eq!(
+            s.set_parent("detached", "base-c").unwrap_err().kind(),
+            ErrorKind::FailedPrecondition
+        );
     } else {
-        assert_eq!(s.set_parent("detached", "base-c").unwrap_err().kind(), ErrorKind::Unsupported);
+        assert_eq!(
+            s.set_parent("detached", "base-c").unwrap_err().kind(),
+            ErrorKind::Unsupported
+        );
     }
 }
 
 #[test]
 fn overlay_passes_suite() {
     let t = tempfile::tempdir().unwrap();
-    let s = OverlaySnapshotter::open(&t.path().join("overlay"), overlay::OverlayOptions::default()).unwrap();
+    let s = OverlaySnapshotter::open(
+        &t.path().join("overlay"),
+        overlay::OverlayOptions::default(),
+    )
+    .unwrap();
     suite(&s, t.path());
     let m = {
         s.prepare("p1", None).unwrap();

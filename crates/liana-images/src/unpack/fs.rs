@@ -50,10 +50,19 @@ pub(crate) fn components(name: &str) -> Result<Vec<&str>, &'static str> {
 
 /// Opens directory `rel` (components) beneath `root` as an `O_PATH` fd, creating
 /// missing directories (mode 0755) when `create` is set.
-pub(crate) fn open_dir_beneath(root: BorrowedFd<'_>, rel: &[&str], create: bool) -> Result<OwnedFd, ResolveError> {
+pub(crate) fn open_dir_beneath(
+    root: BorrowedFd<'_>,
+    rel: &[&str],
+    create: bool,
+) -> Result<OwnedFd, ResolveError> {
     if rel.is_empty() {
-        return rfs::openat(root, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(ResolveError::Errno);
+        return rfs::openat(
+            root,
+            ".",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(ResolveError::Errno);
     }
     let joined = rel.join("/");
     match open_beneath(root, &joined) {
@@ -62,8 +71,13 @@ pub(crate) fn open_dir_beneath(root: BorrowedFd<'_>, rel: &[&str], create: bool)
         Err(e) => return Err(e),
     }
     // create missing parents one component at a time, each beneath the previous one
-    let mut cur = rfs::openat(root, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(ResolveError::Errno)?;
+    let mut cur = rfs::openat(
+        root,
+        ".",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(ResolveError::Errno)?;
     for c in rel {
         match open_beneath(cur.as_fd(), c) {
             Ok(fd) => cur = fd,
@@ -83,7 +97,13 @@ pub(crate) fn open_dir_beneath(root: BorrowedFd<'_>, rel: &[&str], create: bool)
 fn open_beneath(dir: BorrowedFd<'_>, rel: &str) -> Result<OwnedFd, ResolveError> {
     let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
     if !NO_OPENAT2.load(Ordering::Relaxed) {
-        match rfs::openat2(dir, rel, flags, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS) {
+        match rfs::openat2(
+            dir,
+            rel,
+            flags,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        ) {
             Ok(fd) => return Ok(fd),
             Err(Errno::XDEV) => return Err(ResolveError::Escapes),
             Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
@@ -100,7 +120,8 @@ fn open_beneath(dir: BorrowedFd<'_>, rel: &str) -> Result<OwnedFd, ResolveError>
         match rfs::openat(&cur, c, flags | OFlags::NOFOLLOW, Mode::empty()) {
             Ok(fd) => cur = fd,
             Err(Errno::LOOP) | Err(Errno::NOTDIR) => {
-                let st = rfs::statat(&cur, c, AtFlags::SYMLINK_NOFOLLOW).map_err(ResolveError::Errno)?;
+                let st =
+                    rfs::statat(&cur, c, AtFlags::SYMLINK_NOFOLLOW).map_err(ResolveError::Errno)?;
                 if rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Symlink {
                     return Err(ResolveError::Escapes);
                 }
@@ -128,9 +149,16 @@ pub(crate) fn is_dir(st: &rfs::Stat) -> bool {
 
 /// Removes `name` in `dir`, recursively for directories, never following symlinks.
 pub(crate) fn remove_all(dir: BorrowedFd<'_>, name: &str) -> Result<(), Errno> {
-    let Some(st) = lstat(dir, name)? else { return Ok(()) };
+    let Some(st) = lstat(dir, name)? else {
+        return Ok(());
+    };
     if is_dir(&st) {
-        let sub = rfs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+        let sub = rfs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         clear_dir(sub.as_fd(), &|_| false)?;
         rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)
     } else {
@@ -160,7 +188,12 @@ pub(crate) fn clear_dir(dir: BorrowedFd<'_>, keep: &dyn Fn(&str) -> bool) -> Res
 
 /// Opens directory `name` in `dir` for reading (xattrs, listing), without following.
 pub(crate) fn open_dir_rd(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
-    rfs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+    rfs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 #[cfg(test)]
@@ -186,8 +219,14 @@ mod tests {
         std::os::unix::fs::symlink("../..", root_path.join("up")).unwrap();
         std::os::unix::fs::symlink("real", root_path.join("rel")).unwrap();
         let root = rfs::open(&root_path, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
-        assert!(matches!(open_dir_beneath(root.as_fd(), &["abs"], false), Err(ResolveError::Escapes)));
-        assert!(matches!(open_dir_beneath(root.as_fd(), &["up", "x"], true), Err(ResolveError::Escapes)));
+        assert!(matches!(
+            open_dir_beneath(root.as_fd(), &["abs"], false),
+            Err(ResolveError::Escapes)
+        ));
+        assert!(matches!(
+            open_dir_beneath(root.as_fd(), &["up", "x"], true),
+            Err(ResolveError::Escapes)
+        ));
         assert!(open_dir_beneath(root.as_fd(), &["rel"], false).is_ok());
         assert!(open_dir_beneath(root.as_fd(), &["new", "deep"], true).is_ok());
         assert!(root_path.join("new/deep").is_dir());

@@ -114,11 +114,14 @@ pub enum UnpackError {
 impl HasKind for UnpackError {
     fn kind(&self) -> ErrorKind {
         match self {
-            UnpackError::BadEntry { .. } | UnpackError::Escape { .. } | UnpackError::DiffIdMismatch { .. } => {
-                ErrorKind::DataCorrupt
-            }
+            UnpackError::BadEntry { .. }
+            | UnpackError::Escape { .. }
+            | UnpackError::DiffIdMismatch { .. } => ErrorKind::DataCorrupt,
             UnpackError::Read { source, .. } => {
-                if source.get_ref().is_some_and(|r| r.is::<crate::remote::RemoteError>()) {
+                if source
+                    .get_ref()
+                    .is_some_and(|r| r.is::<crate::remote::RemoteError>())
+                {
                     ErrorKind::Unavailable
                 } else {
                     ErrorKind::DataCorrupt
@@ -220,7 +223,9 @@ impl Default for ApplyOptions {
 pub fn decompress<'a, R: Read + 'a>(r: R, c: Compression) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match c {
         Compression::None => Box::new(r),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(256 << 10, r))),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::with_capacity(256 << 10, r),
+        )),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(r)?),
     })
 }
@@ -250,7 +255,11 @@ impl<R: Read> Read for Bounded<R> {
 /// single bind mount, or the `upperdir` of an overlay mount.
 pub fn target_dir(mounts: &[Mount]) -> Result<PathBuf, UnpackError> {
     let unsupported = || UnpackError::UnsupportedMounts {
-        mounts: mounts.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("; "),
+        mounts: mounts
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
     };
     match mounts {
         [m] if m.kind == "bind" || m.kind == "rbind" => Ok(m.source.clone()),
@@ -277,9 +286,16 @@ pub fn apply_layer<R: Read>(
 ) -> Result<(Digest, ApplyStats), UnpackError> {
     let read_err = |e: io::Error| {
         if e.get_ref().is_some_and(|r| r.is::<BoundExceeded>()) {
-            UnpackError::TooLarge { layer: layer.to_string(), what: "bytes", limit: opts.max_size }
+            UnpackError::TooLarge {
+                layer: layer.to_string(),
+                what: "bytes",
+                limit: opts.max_size,
+            }
         } else {
-            UnpackError::Read { layer: layer.to_string(), source: e }
+            UnpackError::Read {
+                layer: layer.to_string(),
+                source: e,
+            }
         }
     };
     let mut compressed = compressed;
@@ -287,7 +303,10 @@ pub fn apply_layer<R: Read>(
     let actual;
     {
         let dec = decompress(&mut compressed, compression).map_err(read_err)?;
-        let bounded = Bounded { inner: dec, left: opts.max_size };
+        let bounded = Bounded {
+            inner: dec,
+            left: opts.max_size,
+        };
         let digester = diff_id.map(Digester::for_digest).unwrap_or_default();
         let mut hashing = HashingReader::new(bounded, digester);
         stats = self::tar::apply(root, &mut hashing, layer, opts).map_err(|e| match e {
@@ -301,7 +320,11 @@ pub fn apply_layer<R: Read>(
     io::copy(&mut compressed, &mut io::sink()).map_err(read_err)?;
     if let Some(expected) = diff_id {
         if *expected != actual {
-            return Err(UnpackError::DiffIdMismatch { layer: layer.to_string(), expected: expected.clone(), actual });
+            return Err(UnpackError::DiffIdMismatch {
+                layer: layer.to_string(),
+                expected: expected.clone(),
+                actual,
+            });
         }
     }
     Ok((actual, stats))

@@ -7,7 +7,9 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags};
+use rustix::fs::{
+    self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags,
+};
 use rustix::io::Errno;
 use tar::EntryType;
 
@@ -52,9 +54,21 @@ fn errno(e: Errno) -> io::Error {
 }
 
 /// Applies the tar stream `r` to the directory `root`.
-pub(super) fn apply<R: Read>(root: &Path, r: R, layer: &str, opts: &ApplyOptions) -> Result<ApplyStats, UnpackError> {
-    let root_fd = rfs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| UnpackError::Root { path: root.into(), source: errno(e) })?;
+pub(super) fn apply<R: Read>(
+    root: &Path,
+    r: R,
+    layer: &str,
+    opts: &ApplyOptions,
+) -> Result<ApplyStats, UnpackError> {
+    let root_fd = rfs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| UnpackError::Root {
+        path: root.into(),
+        source: errno(e),
+    })?;
     let mut a = Applier {
         root: root_fd,
         layer,
@@ -66,12 +80,19 @@ pub(super) fn apply<R: Read>(root: &Path, r: R, layer: &str, opts: &ApplyOptions
         buf: vec![0u8; 256 << 10],
     };
     let mut archive = tar::Archive::new(r);
-    let read_err = |e| UnpackError::Read { layer: layer.to_string(), source: e };
+    let read_err = |e| UnpackError::Read {
+        layer: layer.to_string(),
+        source: e,
+    };
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
         a.stats.entries += 1;
         if a.stats.entries > opts.max_entries {
-            return Err(UnpackError::TooLarge { layer: layer.into(), what: "entries", limit: opts.max_entries });
+            return Err(UnpackError::TooLarge {
+                layer: layer.into(),
+                what: "entries",
+                limit: opts.max_entries,
+            });
         }
         a.entry(&mut entry)?;
     }
@@ -81,13 +102,22 @@ pub(super) fn apply<R: Read>(root: &Path, r: R, layer: &str, opts: &ApplyOptions
 
 impl Applier<'_> {
     fn bad(&self, entry: &str, reason: impl Into<String>) -> UnpackError {
-        UnpackError::BadEntry { layer: self.layer.into(), entry: entry.into(), reason: reason.into() }
+        UnpackError::BadEntry {
+            layer: self.layer.into(),
+            entry: entry.into(),
+            reason: reason.into(),
+        }
     }
 
     fn op(&self, entry: &str, op: &'static str) -> impl FnOnce(Errno) -> UnpackError + 'static {
         let layer = self.layer.to_string();
         let entry = entry.to_string();
-        move |e| UnpackError::Entry { layer, entry, op, source: errno(e) }
+        move |e| UnpackError::Entry {
+            layer,
+            entry,
+            op,
+            source: errno(e),
+        }
     }
 
     fn resolve(&self, entry: &str) -> impl FnOnce(ResolveError) -> UnpackError + 'static {
@@ -95,15 +125,26 @@ impl Applier<'_> {
         let entry = entry.to_string();
         move |e| match e {
             ResolveError::Escapes => UnpackError::Escape { layer, entry },
-            ResolveError::Errno(e) => UnpackError::Entry { layer, entry, op: "resolve parent directory", source: errno(e) },
+            ResolveError::Errno(e) => UnpackError::Entry {
+                layer,
+                entry,
+                op: "resolve parent directory",
+                source: errno(e),
+            },
         }
     }
 
     /// The parent directory fd for `comps`, cached for consecutive entries.
-    fn parent(&mut self, comps: &[&str], entry: &str, create: bool) -> Result<BorrowedFd<'_>, UnpackError> {
+    fn parent(
+        &mut self,
+        comps: &[&str],
+        entry: &str,
+        create: bool,
+    ) -> Result<BorrowedFd<'_>, UnpackError> {
         let key = comps.join("/");
         if self.cache.as_ref().is_none_or(|(k, _)| *k != key) {
-            let fd = fs::open_dir_beneath(self.root.as_fd(), comps, create).map_err(self.resolve(entry))?;
+            let fd = fs::open_dir_beneath(self.root.as_fd(), comps, create)
+                .map_err(self.resolve(entry))?;
             self.cache = Some((key, fd));
         }
         Ok(self.cache.as_ref().expect("just set").1.as_fd())
@@ -112,10 +153,19 @@ impl Applier<'_> {
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), UnpackError> {
         let raw = entry.path_bytes().into_owned();
         let name = String::from_utf8(raw).map_err(|e| {
-            self.bad(&String::from_utf8_lossy(e.as_bytes()), "file name is not valid UTF-8 (unsupported)")
+            self.bad(
+                &String::from_utf8_lossy(e.as_bytes()),
+                "file name is not valid UTF-8 (unsupported)",
+            )
         })?;
         let kind = entry.header().entry_type();
-        if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink) {
+        if matches!(
+            kind,
+            EntryType::XGlobalHeader
+                | EntryType::XHeader
+                | EntryType::GNULongName
+                | EntryType::GNULongLink
+        ) {
             return Ok(());
         }
         let comps = components(&name).map_err(|r| self.bad(&name, r))?;
@@ -147,13 +197,21 @@ impl Applier<'_> {
                 self.regular(&parent, base, &name, &meta, entry)
             }
             EntryType::Symlink => {
-                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
-                let target = String::from_utf8(target).map_err(|_| self.bad(&name, "symlink target is not valid UTF-8"))?;
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                let target = String::from_utf8(target)
+                    .map_err(|_| self.bad(&name, "symlink target is not valid UTF-8"))?;
                 self.symlink(&parent, base, &name, &target, &meta)
             }
             EntryType::Link => {
-                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
-                let target = String::from_utf8(target).map_err(|_| self.bad(&name, "hardlink target is not valid UTF-8"))?;
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                let target = String::from_utf8(target)
+                    .map_err(|_| self.bad(&name, "hardlink target is not valid UTF-8"))?;
                 self.hardlink(&parent, base, &name, &target)
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
@@ -171,7 +229,11 @@ impl Applier<'_> {
         }
     }
 
-    fn meta<R: Read>(&self, entry: &mut tar::Entry<'_, R>, name: &str) -> Result<Meta, UnpackError> {
+    fn meta<R: Read>(
+        &self,
+        entry: &mut tar::Entry<'_, R>,
+        name: &str,
+    ) -> Result<Meta, UnpackError> {
         let h = entry.header();
         let mut m = Meta {
             uid: h.uid().unwrap_or(0),
@@ -180,13 +242,23 @@ impl Applier<'_> {
             mtime: h.mtime().unwrap_or(0) as i64,
             xattrs: Vec::new(),
         };
-        let pax = entry.pax_extensions().map_err(|e| UnpackError::Read { layer: self.layer.into(), source: e })?;
+        let pax = entry.pax_extensions().map_err(|e| UnpackError::Read {
+            layer: self.layer.into(),
+            source: e,
+        })?;
         if let Some(pax) = pax {
             for ext in pax {
-                let ext = ext.map_err(|e| UnpackError::Read { layer: self.layer.into(), source: e })?;
+                let ext = ext.map_err(|e| UnpackError::Read {
+                    layer: self.layer.into(),
+                    source: e,
+                })?;
                 let Ok(key) = ext.key() else { continue };
                 let val = ext.value_bytes();
-                let num = || std::str::from_utf8(val).ok().and_then(|s| s.split('.').next()?.parse::<i64>().ok());
+                let num = || {
+                    std::str::from_utf8(val)
+                        .ok()
+                        .and_then(|s| s.split('.').next()?.parse::<i64>().ok())
+                };
                 match key {
                     "uid" => m.uid = num().ok_or_else(|| self.bad(name, "bad pax uid"))? as u64,
                     "gid" => m.gid = num().ok_or_else(|| self.bad(name, "bad pax gid"))? as u64,
@@ -207,7 +279,13 @@ impl Applier<'_> {
 
     /// Removes whatever is at `base` in the cached parent unless it is a directory and
     /// `keep_dir` is set; returns whether a directory was kept.
-    fn clear_slot(&mut self, parent: &[&str], base: &str, name: &str, keep_dir: bool) -> Result<bool, UnpackError> {
+    fn clear_slot(
+        &mut self,
+        parent: &[&str],
+        base: &str,
+        name: &str,
+        keep_dir: bool,
+    ) -> Result<bool, UnpackError> {
         let dir = self.parent(parent, name, true)?;
         let st = fs::lstat(dir, base).map_err(self.op(name, "stat existing"))?;
         match st {
@@ -230,8 +308,12 @@ impl Applier<'_> {
             return Ok(None);
         }
         let (u, g) = (u32::try_from(meta.uid).ok(), u32::try_from(meta.gid).ok());
-        let uid = u.and_then(|u| self.opts.id_mapping.uid(u)).ok_or_else(|| self.bad(name, format!("uid {} is not mapped", meta.uid)))?;
-        let gid = g.and_then(|g| self.opts.id_mapping.gid(g)).ok_or_else(|| self.bad(name, format!("gid {} is not mapped", meta.gid)))?;
+        let uid = u
+            .and_then(|u| self.opts.id_mapping.uid(u))
+            .ok_or_else(|| self.bad(name, format!("uid {} is not mapped", meta.uid)))?;
+        let gid = g
+            .and_then(|g| self.opts.id_mapping.gid(g))
+            .ok_or_else(|| self.bad(name, format!("gid {} is not mapped", meta.gid)))?;
         Ok(Some((Uid::from_raw(uid), Gid::from_raw(gid))))
     }
 
@@ -254,15 +336,28 @@ impl Applier<'_> {
     }
 
     fn times(mtime: i64) -> Timestamps {
-        let t = Timespec { tv_sec: mtime, tv_nsec: 0 };
-        Timestamps { last_access: t, last_modification: t }
+        let t = Timespec {
+            tv_sec: mtime,
+            tv_nsec: 0,
+        };
+        Timestamps {
+            last_access: t,
+            last_modification: t,
+        }
     }
 
-    fn directory(&mut self, parent: &[&str], base: &str, name: &str, meta: &Meta) -> Result<(), UnpackError> {
+    fn directory(
+        &mut self,
+        parent: &[&str],
+        base: &str,
+        name: &str,
+        meta: &Meta,
+    ) -> Result<(), UnpackError> {
         let kept = self.clear_slot(parent, base, name, true)?;
         let dir = self.parent(parent, name, true)?;
         if !kept {
-            rfs::mkdirat(dir, base, Mode::from_raw_mode(0o700)).map_err(self.op(name, "create directory"))?;
+            rfs::mkdirat(dir, base, Mode::from_raw_mode(0o700))
+                .map_err(self.op(name, "create directory"))?;
         }
         let dir = self.parent(parent, name, true)?;
         let fd = fs::open_dir_rd(dir, base).map_err(self.op(name, "open directory"))?;
@@ -280,7 +375,14 @@ impl Applier<'_> {
         Ok(())
     }
 
-    fn regular<R: Read>(&mut self, parent: &[&str], base: &str, name: &str, meta: &Meta, data: &mut R) -> Result<(), UnpackError> {
+    fn regular<R: Read>(
+        &mut self,
+        parent: &[&str],
+        base: &str,
+        name: &str,
+        meta: &Meta,
+        data: &mut R,
+    ) -> Result<(), UnpackError> {
         self.clear_slot(parent, base, name, false)?;
         let dir = self.parent(parent, name, true)?;
         let fd = rfs::openat(
@@ -292,16 +394,20 @@ impl Applier<'_> {
         .map_err(self.op(name, "create file"))?;
         let mut f = File::from(fd);
         loop {
-            let n = data.read(&mut self.buf).map_err(|e| UnpackError::Read { layer: self.layer.into(), source: e })?;
+            let n = data.read(&mut self.buf).map_err(|e| UnpackError::Read {
+                layer: self.layer.into(),
+                source: e,
+            })?;
             if n == 0 {
                 break;
             }
-            f.write_all(&self.buf[..n]).map_err(|e| UnpackError::Entry {
-                layer: self.layer.into(),
-                entry: name.into(),
-                op: "write file",
-                source: e,
-            })?;
+            f.write_all(&self.buf[..n])
+                .map_err(|e| UnpackError::Entry {
+                    layer: self.layer.into(),
+                    entry: name.into(),
+                    op: "write file",
+                    source: e,
+                })?;
             self.stats.bytes += n as u64;
         }
         if let Some((u, g)) = self.ids(meta, name)? {
@@ -314,7 +420,14 @@ impl Applier<'_> {
         Ok(())
     }
 
-    fn symlink(&mut self, parent: &[&str], base: &str, name: &str, target: &str, meta: &Meta) -> Result<(), UnpackError> {
+    fn symlink(
+        &mut self,
+        parent: &[&str],
+        base: &str,
+        name: &str,
+        target: &str,
+        meta: &Meta,
+    ) -> Result<(), UnpackError> {
         if target.is_empty() || target.len() > 4096 || target.contains('\0') {
             return Err(self.bad(name, "invalid symlink target"));
         }
@@ -324,22 +437,40 @@ impl Applier<'_> {
         rfs::symlinkat(target, dir, base).map_err(self.op(name, "create symlink"))?;
         let dir = self.parent(parent, name, true)?;
         if let Some((u, g)) = ids {
-            rfs::chownat(dir, base, Some(u), Some(g), AtFlags::SYMLINK_NOFOLLOW).map_err(self.op(name, "chown symlink"))?;
+            rfs::chownat(dir, base, Some(u), Some(g), AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(self.op(name, "chown symlink"))?;
         }
         let dir = self.parent(parent, name, true)?;
-        rfs::utimensat(dir, base, &Self::times(meta.mtime), AtFlags::SYMLINK_NOFOLLOW).map_err(self.op(name, "set times"))?;
+        rfs::utimensat(
+            dir,
+            base,
+            &Self::times(meta.mtime),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(self.op(name, "set times"))?;
         Ok(())
     }
 
-    fn hardlink(&mut self, parent: &[&str], base: &str, name: &str, target: &str) -> Result<(), UnpackError> {
-        let tcomps = components(target).map_err(|r| self.bad(name, format!("hardlink target {target:?}: {r}")))?;
+    fn hardlink(
+        &mut self,
+        parent: &[&str],
+        base: &str,
+        name: &str,
+        target: &str,
+    ) -> Result<(), UnpackError> {
+        let tcomps = components(target)
+            .map_err(|r| self.bad(name, format!("hardlink target {target:?}: {r}")))?;
         let Some((tbase, tparent)) = tcomps.split_last() else {
             return Err(self.bad(name, "hardlink to the root"));
         };
-        let tdir = fs::open_dir_beneath(self.root.as_fd(), tparent, false).map_err(|e| match e {
-            ResolveError::Escapes => UnpackError::Escape { layer: self.layer.into(), entry: format!("{name} -> {target}") },
-            ResolveError::Errno(e) => self.op(name, "resolve hardlink target")(e),
-        })?;
+        let tdir =
+            fs::open_dir_beneath(self.root.as_fd(), tparent, false).map_err(|e| match e {
+                ResolveError::Escapes => UnpackError::Escape {
+                    layer: self.layer.into(),
+                    entry: format!("{name} -> {target}"),
+                },
+                ResolveError::Errno(e) => self.op(name, "resolve hardlink target")(e),
+            })?;
         let tst = fs::lstat(tdir.as_fd(), tbase)
             .map_err(self.op(name, "stat hardlink target"))?
             .ok_or_else(|| self.bad(name, format!("hardlink target {target:?} does not exist")))?;
@@ -354,11 +485,20 @@ impl Applier<'_> {
         }
         self.clear_slot(parent, base, name, false)?;
         let dir = self.parent(parent, name, true)?;
-        rfs::linkat(tdir.as_fd(), *tbase, dir, base, AtFlags::empty()).map_err(self.op(name, "create hardlink"))?;
+        rfs::linkat(tdir.as_fd(), *tbase, dir, base, AtFlags::empty())
+            .map_err(self.op(name, "create hardlink"))?;
         Ok(())
     }
 
-    fn device(&mut self, parent: &[&str], base: &str, name: &str, ft: FileType, dev: rfs::Dev, meta: &Meta) -> Result<(), UnpackError> {
+    fn device(
+        &mut self,
+        parent: &[&str],
+        base: &str,
+        name: &str,
+        ft: FileType,
+        dev: rfs::Dev,
+        meta: &Meta,
+    ) -> Result<(), UnpackError> {
         self.clear_slot(parent, base, name, false)?;
         let ids = self.ids(meta, name)?;
         let dir = self.parent(parent, name, true)?;
@@ -366,7 +506,11 @@ impl Applier<'_> {
             Ok(()) => {}
             Err(Errno::PERM) if self.opts.skip_devices_on_eperm && ft != FileType::Fifo => {
                 if self.stats.skipped_devices == 0 {
-                    tracing::warn!(layer = self.layer, entry = name, "cannot create device nodes without privilege: skipping them");
+                    tracing::warn!(
+                        layer = self.layer,
+                        entry = name,
+                        "cannot create device nodes without privilege: skipping them"
+                    );
                 }
                 self.stats.skipped_devices += 1;
                 return Ok(());
@@ -375,14 +519,22 @@ impl Applier<'_> {
         }
         let dir = self.parent(parent, name, true)?;
         if let Some((u, g)) = ids {
-            rfs::chownat(dir, base, Some(u), Some(g), AtFlags::SYMLINK_NOFOLLOW).map_err(self.op(name, "chown"))?;
+            rfs::chownat(dir, base, Some(u), Some(g), AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(self.op(name, "chown"))?;
         }
         let chmod_err = self.op(name, "chmod");
         let dir = self.parent(parent, name, true)?;
-        rfs::chmodat(dir, base, Mode::from_raw_mode(meta.mode), AtFlags::empty()).map_err(chmod_err)?;
+        rfs::chmodat(dir, base, Mode::from_raw_mode(meta.mode), AtFlags::empty())
+            .map_err(chmod_err)?;
         let times_err = self.op(name, "set times");
         let dir = self.parent(parent, name, true)?;
-        rfs::utimensat(dir, base, &Self::times(meta.mtime), AtFlags::SYMLINK_NOFOLLOW).map_err(times_err)?;
+        rfs::utimensat(
+            dir,
+            base,
+            &Self::times(meta.mtime),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(times_err)?;
         Ok(())
     }
 
@@ -391,8 +543,14 @@ impl Applier<'_> {
             WhiteoutMode::Overlay { .. } => {
                 self.clear_slot(parent, target, name, false)?;
                 let dir = self.parent(parent, name, true)?;
-                rfs::mknodat(dir, target, FileType::CharacterDevice, Mode::empty(), rfs::makedev(0, 0))
-                    .map_err(self.op(name, "create overlay whiteout"))?;
+                rfs::mknodat(
+                    dir,
+                    target,
+                    FileType::CharacterDevice,
+                    Mode::empty(),
+                    rfs::makedev(0, 0),
+                )
+                .map_err(self.op(name, "create overlay whiteout"))?;
             }
             WhiteoutMode::Apply => {
                 let mut path = parent.join("/");
@@ -404,8 +562,10 @@ impl Applier<'_> {
                     return Ok(()); // whiteouts only hide lower layers
                 }
                 match fs::open_dir_beneath(self.root.as_fd(), parent, false) {
-                    Ok(dir) => fs::remove_all(dir.as_fd(), target).map_err(self.op(name, "remove whited-out path"))?,
-                    Err(ResolveError::Errno(Errno::NOENT)) | Err(ResolveError::Errno(Errno::NOTDIR)) => {}
+                    Ok(dir) => fs::remove_all(dir.as_fd(), target)
+                        .map_err(self.op(name, "remove whited-out path"))?,
+                    Err(ResolveError::Errno(Errno::NOENT))
+                    | Err(ResolveError::Errno(Errno::NOTDIR)) => {}
                     Err(e) => return Err(self.resolve(name)(e)),
                 }
             }
@@ -414,16 +574,20 @@ impl Applier<'_> {
     }
 
     fn opaque(&mut self, parent: &[&str], name: &str) -> Result<(), UnpackError> {
-        let dir = fs::open_dir_beneath(self.root.as_fd(), parent, true).map_err(self.resolve(name))?;
-        let rd = fs::open_dir_rd(dir.as_fd(), ".").map_err(self.op(name, "open opaque directory"))?;
+        let dir =
+            fs::open_dir_beneath(self.root.as_fd(), parent, true).map_err(self.resolve(name))?;
+        let rd =
+            fs::open_dir_rd(dir.as_fd(), ".").map_err(self.op(name, "open opaque directory"))?;
         match self.opts.whiteouts.clone() {
             WhiteoutMode::Overlay { xattr_prefix } => {
                 let key = format!("{xattr_prefix}overlay.opaque");
-                rfs::fsetxattr(&rd, key.as_str(), b"y", XattrFlags::empty()).map_err(self.op(name, "set opaque xattr"))?;
+                rfs::fsetxattr(&rd, key.as_str(), b"y", XattrFlags::empty())
+                    .map_err(self.op(name, "set opaque xattr"))?;
             }
             WhiteoutMode::Apply => {
                 let prefix = parent.join("/");
-                self.clear_lower(rd.as_fd(), &prefix).map_err(self.op(name, "clear opaque directory"))?;
+                self.clear_lower(rd.as_fd(), &prefix)
+                    .map_err(self.op(name, "clear opaque directory"))?;
             }
         }
         Ok(())
@@ -431,7 +595,13 @@ impl Applier<'_> {
 
     /// Removes from `dir` (path `prefix`) everything not created by this layer.
     fn clear_lower(&self, dir: BorrowedFd<'_>, prefix: &str) -> Result<(), Errno> {
-        let child = |n: &str| if prefix.is_empty() { n.to_string() } else { format!("{prefix}/{n}") };
+        let child = |n: &str| {
+            if prefix.is_empty() {
+                n.to_string()
+            } else {
+                format!("{prefix}/{n}")
+            }
+        };
         let mut names = Vec::new();
         for e in rfs::Dir::read_from(dir)? {
             let n = e?.file_name().to_string_lossy().to_string();
@@ -456,7 +626,9 @@ impl Applier<'_> {
         times.sort_by_key(|(p, _)| std::cmp::Reverse(p.matches('/').count()));
         for (p, t) in times {
             let comps: Vec<&str> = p.split('/').collect();
-            let Some((base, parent)) = comps.split_last() else { continue };
+            let Some((base, parent)) = comps.split_last() else {
+                continue;
+            };
             if let Ok(dir) = fs::open_dir_beneath(self.root.as_fd(), parent, false) {
                 let _ = rfs::utimensat(&dir, *base, &Self::times(t), AtFlags::SYMLINK_NOFOLLOW);
             }

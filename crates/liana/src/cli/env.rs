@@ -22,7 +22,9 @@ pub struct HostEnv {
 }
 
 fn var(k: &str) -> Option<PathBuf> {
-    std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(k)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// TLS and credential flags shared by pull, push and login.
@@ -49,15 +51,23 @@ impl HostEnv {
         let home = var("HOME").unwrap_or_else(|| PathBuf::from("/root"));
         let root = cli.root.clone().unwrap_or_else(|| {
             if rootless {
-                var("XDG_DATA_HOME").unwrap_or_else(|| home.join(".local/share")).join("liana")
+                var("XDG_DATA_HOME")
+                    .unwrap_or_else(|| home.join(".local/share"))
+                    .join("liana")
             } else {
                 PathBuf::from("/var/lib/liana")
             }
         });
-        let registries_conf = match cli.registries_conf.clone().or_else(|| var("CONTAINERS_REGISTRIES_CONF")) {
+        let registries_conf = match cli
+            .registries_conf
+            .clone()
+            .or_else(|| var("CONTAINERS_REGISTRIES_CONF"))
+        {
             Some(p) => vec![p],
             None => {
-                let user = var("XDG_CONFIG_HOME").unwrap_or_else(|| home.join(".config")).join("containers/registries.conf");
+                let user = var("XDG_CONFIG_HOME")
+                    .unwrap_or_else(|| home.join(".config"))
+                    .join("containers/registries.conf");
                 if rootless && user.exists() {
                     vec![user]
                 } else {
@@ -70,7 +80,13 @@ impl HostEnv {
             SnapshotterArg::Overlay => SnapshotterKind::Overlay,
             SnapshotterArg::Native => SnapshotterKind::Native,
         };
-        HostEnv { root, snapshotter, registries_conf, rootless, home }
+        HostEnv {
+            root,
+            snapshotter,
+            registries_conf,
+            rootless,
+            home,
+        }
     }
 
     pub fn store(&self) -> anyhow::Result<ImageStore> {
@@ -85,8 +101,13 @@ impl HostEnv {
             return AuthFiles { paths: vec![p] };
         }
         let uid = rustix::process::geteuid().as_raw();
-        let runtime = var("XDG_RUNTIME_DIR").unwrap_or_else(|| PathBuf::from(format!("/run/containers/{uid}")));
-        let runtime = if var("XDG_RUNTIME_DIR").is_some() { runtime.join("containers") } else { runtime };
+        let runtime = var("XDG_RUNTIME_DIR")
+            .unwrap_or_else(|| PathBuf::from(format!("/run/containers/{uid}")));
+        let runtime = if var("XDG_RUNTIME_DIR").is_some() {
+            runtime.join("containers")
+        } else {
+            runtime
+        };
         let config = var("XDG_CONFIG_HOME").unwrap_or_else(|| self.home.join(".config"));
         AuthFiles {
             paths: vec![
@@ -104,7 +125,10 @@ impl HostEnv {
         }
         bases.push(PathBuf::from("/etc/containers/certs.d"));
         bases.push(PathBuf::from("/etc/docker/certs.d"));
-        CertDirs { bases, explicit: explicit.cloned() }
+        CertDirs {
+            bases,
+            explicit: explicit.cloned(),
+        }
     }
 
     pub fn registries(&self) -> anyhow::Result<RegistriesConf> {

@@ -174,7 +174,11 @@ pub fn pull(env: &HostEnv, a: PullArgs) -> anyhow::Result<()> {
         Some(p) => p.parse::<Platform>()?,
         None => Platform::host(),
     };
-    let opts = PullOptions { remote: env.remote(&a.remote)?, platform, ..Default::default() };
+    let opts = PullOptions {
+        remote: env.remote(&a.remote)?,
+        platform,
+        ..Default::default()
+    };
     let bars = PullBars::new(a.quiet);
     let rec = liana_images::pull::pull(&store, &a.image, &opts, &bars);
     bars.finish(rec.is_ok());
@@ -209,8 +213,12 @@ fn created(store: &ImageStore, rec: &ImageRecord) -> Option<String> {
 }
 
 fn ago(rfc3339: Option<&str>) -> String {
-    let Some(t) = rfc3339.and_then(|s| humantime::parse_rfc3339_weak(s).ok()) else { return "unknown".into() };
-    let Ok(d) = std::time::SystemTime::now().duration_since(t) else { return "in the future".into() };
+    let Some(t) = rfc3339.and_then(|s| humantime::parse_rfc3339_weak(s).ok()) else {
+        return "unknown".into();
+    };
+    let Ok(d) = std::time::SystemTime::now().duration_since(t) else {
+        return "in the future".into();
+    };
     let s = d.as_secs();
     let (n, unit) = match s {
         0..=59 => (s, "second"),
@@ -239,7 +247,11 @@ pub fn list(env: &HostEnv, a: ListArgs) -> anyhow::Result<()> {
     recs.sort_by(|x, y| y.created_at.cmp(&x.created_at).then(x.name.cmp(&y.name)));
     let id_of = |r: &ImageRecord| {
         let hex = liana_images::digest::hex_part(r.config.digest()).to_string();
-        if a.no_trunc { format!("sha256:{hex}") } else { hex[..12].to_string() }
+        if a.no_trunc {
+            format!("sha256:{hex}")
+        } else {
+            hex[..12].to_string()
+        }
     };
     if a.quiet {
         let mut seen = std::collections::HashSet::new();
@@ -267,11 +279,21 @@ pub fn list(env: &HostEnv, a: ListArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!("{:<44} {:<16} {:<14} {:<16} {}", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+    println!(
+        "{:<44} {:<16} {:<14} {:<16} SIZE",
+        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+    );
     for r in &recs {
         let (repo, tag) = split_name(&r.name);
         let size = store.size(r).map(human_size).unwrap_or_else(|_| "?".into());
-        println!("{:<44} {:<16} {:<14} {:<16} {}", repo, tag, id_of(r), ago(created(&store, r).as_deref()), size);
+        println!(
+            "{:<44} {:<16} {:<14} {:<16} {}",
+            repo,
+            tag,
+            id_of(r),
+            ago(created(&store, r).as_deref()),
+            size
+        );
     }
     Ok(())
 }
@@ -282,8 +304,12 @@ pub fn inspect(env: &HostEnv, a: InspectArgs) -> anyhow::Result<()> {
     for name in &a.images {
         let recs = store.lookup(name)?;
         let rec = &recs[0];
-        let all_names: Vec<String> =
-            store.images()?.into_iter().filter(|r| r.id() == rec.id()).map(|r| r.name).collect();
+        let all_names: Vec<String> = store
+            .images()?
+            .into_iter()
+            .filter(|r| r.id() == rec.id())
+            .map(|r| r.name)
+            .collect();
         let config = store.config(rec)?;
         let manifest = store.manifest(rec)?;
         let repo_digests: Vec<String> = all_names
@@ -329,14 +355,25 @@ pub fn remove(env: &HostEnv, a: RmArgs) -> anyhow::Result<()> {
                 }
             }
             Err(e) => {
-                eprintln!("Error: {}", anyhow::Error::from(e).chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": "));
+                eprintln!(
+                    "Error: {}",
+                    anyhow::Error::from(e)
+                        .chain()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(": ")
+                );
                 failed = Some(name.clone());
             }
         }
     }
     if let Some(n) = failed {
         // the exit code follows the last failure's kind
-        return Err(store.lookup(&n).err().map(anyhow::Error::from).unwrap_or_else(|| anyhow::anyhow!("failed to remove {n}")));
+        return Err(store
+            .lookup(&n)
+            .err()
+            .map(anyhow::Error::from)
+            .unwrap_or_else(|| anyhow::anyhow!("failed to remove {n}")));
     }
     Ok(())
 }
@@ -344,7 +381,9 @@ pub fn remove(env: &HostEnv, a: RmArgs) -> anyhow::Result<()> {
 pub fn tag(env: &HostEnv, a: TagArgs) -> anyhow::Result<()> {
     let store = env.store()?;
     for n in &a.names {
-        store.tag(&a.image, n).with_context(|| format!("tag {} as {n}", a.image))?;
+        store
+            .tag(&a.image, n)
+            .with_context(|| format!("tag {} as {n}", a.image))?;
     }
     Ok(())
 }
@@ -356,8 +395,17 @@ pub fn save(env: &HostEnv, a: SaveArgs) -> anyhow::Result<()> {
         SaveFormat::OciArchive => Format::OciArchive,
         SaveFormat::OciDir => Format::OciDir,
     };
-    if f == Format::OciDir && a.output.exists() && a.output.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
-        bail!("{}: output directory exists and is not empty", a.output.display());
+    if f == Format::OciDir
+        && a.output.exists()
+        && a.output
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!(
+            "{}: output directory exists and is not empty",
+            a.output.display()
+        );
     }
     archive::save(&store, &a.images, &a.output, f)?;
     Ok(())

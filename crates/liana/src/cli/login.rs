@@ -40,26 +40,37 @@ pub struct LogoutArgs {
 }
 
 fn registry_key(r: &str) -> String {
-    let r = r.strip_prefix("https://").or_else(|| r.strip_prefix("http://")).unwrap_or(r);
+    let r = r
+        .strip_prefix("https://")
+        .or_else(|| r.strip_prefix("http://"))
+        .unwrap_or(r);
     r.trim_end_matches('/').to_string()
 }
 
 pub fn login(env: &HostEnv, a: LoginArgs) -> anyhow::Result<()> {
     let key = registry_key(&a.registry);
-    let Some(username) = a.username.clone() else { bail!("--username is required (liana does not prompt)") };
+    let Some(username) = a.username.clone() else {
+        bail!("--username is required (liana does not prompt)")
+    };
     let password = if a.password_stdin {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("read password from stdin")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("read password from stdin")?;
         line.trim_end_matches(['\n', '\r']).to_string()
     } else {
-        a.password.clone().context("--password or --password-stdin is required")?
+        a.password
+            .clone()
+            .context("--password or --password-stdin is required")?
     };
     let creds = Credentials { username, password };
     let mut remote = env.remote(&a.remote)?;
     remote.credentials = Some(creds.clone());
     let host = key.split('/').next().unwrap_or(&key).to_string();
     let reg = remote.client(&host, "", false)?;
-    reg.check_login().with_context(|| format!("log in to {host}"))?;
+    reg.check_login()
+        .with_context(|| format!("log in to {host}"))?;
     let files = env.auth_files(a.remote.authfile.as_ref());
     let path = files.primary()?.to_path_buf();
     let mut f = AuthFile::load(&path)?;
@@ -79,7 +90,9 @@ pub fn logout(env: &HostEnv, a: LogoutArgs) -> anyhow::Result<()> {
         println!("Removed login credentials for all registries");
         return Ok(());
     }
-    let Some(r) = a.registry else { bail!("a registry (or --all) is required") };
+    let Some(r) = a.registry else {
+        bail!("a registry (or --all) is required")
+    };
     let key = registry_key(&r);
     if !f.remove(&key) {
         bail!("not logged in to {key}");

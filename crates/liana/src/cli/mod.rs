@@ -16,7 +16,11 @@ pub const EXIT_NOT_FOUND: i32 = 1;
 
 /// Global flags.
 #[derive(Debug, Parser)]
-#[command(name = "liana", version, about = "liana: a daemonless, rootless-friendly container engine")]
+#[command(
+    name = "liana",
+    version,
+    about = "liana: a daemonless, rootless-friendly container engine"
+)]
 pub struct Cli {
     /// Storage root for images, content and metadata (default /var/lib/liana for root,
     /// $XDG_DATA_HOME/liana for users).
@@ -82,9 +86,14 @@ pub enum Command {
 }
 
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LIANA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("liana={level},liana_images={level}")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIANA_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("liana={level},liana_images={level}"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 /// The exit code for an error: kinds from the library, else a generic failure.
@@ -95,10 +104,16 @@ fn exit_code(e: &anyhow::Error) -> i32 {
         } else if let Some(x) = cause.downcast_ref::<liana_images::pull::PullError>() {
             Some(x.kind())
         } else {
-            cause.downcast_ref::<liana_images::push::PushError>().map(|x| x.kind())
+            cause
+                .downcast_ref::<liana_images::push::PushError>()
+                .map(|x| x.kind())
         };
         if let Some(k) = kind {
-            return if k == ErrorKind::NotFound { EXIT_NOT_FOUND } else { EXIT_FAILURE };
+            return if k == ErrorKind::NotFound {
+                EXIT_NOT_FOUND
+            } else {
+                EXIT_FAILURE
+            };
         }
     }
     EXIT_FAILURE
@@ -124,7 +139,11 @@ pub fn main() -> i32 {
     match res {
         Ok(()) => 0,
         Err(e) => {
-            let msg = e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
+            let msg = e
+                .chain()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(": ");
             eprintln!("Error: {msg}");
             exit_code(&e)
         }

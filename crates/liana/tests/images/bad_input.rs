@@ -11,14 +11,22 @@ fn corrupt_blob_is_refused() {
     let Some(fx) = fixture() else { return };
     let layer = layers(fx, "victim-corrupt").remove(0);
     let p = registry_blob(fx.get("PLAIN_DIR"), &layer);
-    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&p).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&p)
+        .unwrap();
     let len = f.metadata().unwrap().len();
     f.seek(SeekFrom::Start(len / 2)).unwrap();
     f.write_all(b"\xde\xad\xbe\xef").unwrap();
     drop(f);
     let r = Root::new();
-    r.run(&["pull", "--tls-verify=false", &format!("{}/victim-corrupt:latest", fx.get("PLAIN"))])
-        .fails_with(&["victim-corrupt", &layer, "digest mismatch"]);
+    r.run(&[
+        "pull",
+        "--tls-verify=false",
+        &format!("{}/victim-corrupt:latest", fx.get("PLAIN")),
+    ])
+    .fails_with(&["victim-corrupt", &layer, "digest mismatch"]);
     r.assert_empty();
 }
 
@@ -32,8 +40,12 @@ fn truncated_blob_is_refused() {
     f.set_len(len / 2).unwrap();
     drop(f);
     let r = Root::new();
-    r.run(&["pull", "--tls-verify=false", &format!("{}/victim-truncate:latest", fx.get("PLAIN"))])
-        .fails_with(&["victim-truncate", &layer, "size mismatch"]);
+    r.run(&[
+        "pull",
+        "--tls-verify=false",
+        &format!("{}/victim-truncate:latest", fx.get("PLAIN")),
+    ])
+    .fails_with(&["victim-truncate", &layer, "size mismatch"]);
     r.assert_empty();
 }
 
@@ -48,7 +60,8 @@ fn oversized_manifest_server(chunked: bool) -> u16 {
         for c in l.incoming().take(40) {
             let Ok(mut c) = c else { continue };
             // a TLS hello (the client tries HTTPS first) is dropped after a moment
-            c.set_read_timeout(Some(std::time::Duration::from_millis(300))).unwrap();
+            c.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+                .unwrap();
             let mut r = BufReader::new(c.try_clone().unwrap());
             let mut first = String::new();
             if r.read_line(&mut first).is_err() || !first.starts_with("GET ") {
@@ -61,7 +74,9 @@ fn oversized_manifest_server(chunked: bool) -> u16 {
                 }
             }
             if first.starts_with("GET /v2/ ") {
-                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+                let _ = c.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+                );
                 continue;
             }
             let body = format!(
@@ -72,13 +87,23 @@ fn oversized_manifest_server(chunked: bool) -> u16 {
             if chunked {
                 let _ = c.write_all(format!("HTTP/1.1 200 OK\r\n{ct}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").as_bytes());
                 for chunk in body.as_bytes().chunks(64 << 10) {
-                    if c.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_err() || c.write_all(chunk).is_err() || c.write_all(b"\r\n").is_err() {
+                    if c.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                        .is_err()
+                        || c.write_all(chunk).is_err()
+                        || c.write_all(b"\r\n").is_err()
+                    {
                         break;
                     }
                 }
                 let _ = c.write_all(b"0\r\n\r\n");
             } else {
-                let _ = c.write_all(format!("HTTP/1.1 200 OK\r\n{ct}Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes());
+                let _ = c.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\n{ct}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
                 let _ = c.write_all(body.as_bytes());
             }
         }
@@ -94,8 +119,12 @@ fn oversized_manifest_is_refused() {
     for chunked in [false, true] {
         let port = oversized_manifest_server(chunked);
         let r = Root::new();
-        r.run(&["pull", "--tls-verify=false", &format!("127.0.0.1:{port}/huge:latest")])
-            .fails_with(&["huge:latest", "too large", "4194304"]);
+        r.run(&[
+            "pull",
+            "--tls-verify=false",
+            &format!("127.0.0.1:{port}/huge:latest"),
+        ])
+        .fails_with(&["huge:latest", "too large", "4194304"]);
         r.assert_empty();
     }
 }
@@ -104,8 +133,12 @@ fn oversized_manifest_is_refused() {
 fn oversized_config_is_refused() {
     let Some(fx) = fixture() else { return };
     let r = Root::new();
-    r.run(&["pull", "--tls-verify=false", &format!("{}/bad-bigconfig:latest", fx.get("PLAIN"))])
-        .fails_with(&["bad-bigconfig", "config", "too large"]);
+    r.run(&[
+        "pull",
+        "--tls-verify=false",
+        &format!("{}/bad-bigconfig:latest", fx.get("PLAIN")),
+    ])
+    .fails_with(&["bad-bigconfig", "config", "too large"]);
     r.assert_empty();
 }
 
@@ -116,9 +149,14 @@ fn escaping_layers_are_refused() {
     std::fs::create_dir_all(target).unwrap();
     let dotdot = Path::new("/tmp/liana-escape-dotdot");
     let _ = std::fs::remove_file(dotdot);
-    let passwd_links = std::fs::metadata("/etc/passwd").map(|m| std::os::unix::fs::MetadataExt::nlink(&m)).unwrap();
+    let passwd_links = std::fs::metadata("/etc/passwd")
+        .map(|m| std::os::unix::fs::MetadataExt::nlink(&m))
+        .unwrap();
     for (img, needles) in [
-        ("bad-dotdot", vec!["../../../../tmp/liana-escape-dotdot", "'..'"]),
+        (
+            "bad-dotdot",
+            vec!["../../../../tmp/liana-escape-dotdot", "'..'"],
+        ),
         ("bad-abslink", vec!["evil/pwned", "outside the unpack root"]),
         ("bad-hardlink", vec!["shadow", "hardlink target"]),
     ] {
@@ -127,12 +165,23 @@ fn escaping_layers_are_refused() {
         let mut want = needles.clone();
         want.push(img);
         want.push(&layer);
-        r.run(&["pull", "--tls-verify=false", &format!("{}/{img}:latest", fx.get("PLAIN"))]).fails_with(&want);
+        r.run(&[
+            "pull",
+            "--tls-verify=false",
+            &format!("{}/{img}:latest", fx.get("PLAIN")),
+        ])
+        .fails_with(&want);
         r.assert_empty();
     }
     assert!(!dotdot.exists(), "nothing written through '..'");
-    assert_eq!(std::fs::read_dir(target).unwrap().count(), 0, "nothing written through the symlink");
-    let now = std::fs::metadata("/etc/passwd").map(|m| std::os::unix::fs::MetadataExt::nlink(&m)).unwrap();
+    assert_eq!(
+        std::fs::read_dir(target).unwrap().count(),
+        0,
+        "nothing written through the symlink"
+    );
+    let now = std::fs::metadata("/etc/passwd")
+        .map(|m| std::os::unix::fs::MetadataExt::nlink(&m))
+        .unwrap();
     assert_eq!(now, passwd_links, "no hardlink to /etc/passwd");
 }
 
@@ -141,8 +190,17 @@ fn unknown_media_type_is_refused() {
     let Some(fx) = fixture() else { return };
     let layer = layers(fx, "bad-mediatype").remove(0);
     let r = Root::new();
-    r.run(&["pull", "--tls-verify=false", &format!("{}/bad-mediatype:latest", fx.get("PLAIN"))])
-        .fails_with(&["bad-mediatype", &layer, "unsupported media type", "application/vnd.example.unknown.layer"]);
+    r.run(&[
+        "pull",
+        "--tls-verify=false",
+        &format!("{}/bad-mediatype:latest", fx.get("PLAIN")),
+    ])
+    .fails_with(&[
+        "bad-mediatype",
+        &layer,
+        "unsupported media type",
+        "application/vnd.example.unknown.layer",
+    ]);
     r.assert_empty();
 }
 
@@ -150,10 +208,24 @@ fn unknown_media_type_is_refused() {
 fn bad_references_and_missing_images() {
     let Some(fx) = fixture() else { return };
     let r = Root::new();
-    r.run(&["pull", "Not/Valid"]).fails_with(&["invalid reference", "lower case"]);
-    r.run(&["pull", "--tls-verify=false", &format!("{}/does-not-exist:latest", fx.get("PLAIN"))])
-        .fails_with(&["does-not-exist", "not found"]);
-    assert_eq!(r.run(&["pull", "--tls-verify=false", &format!("{}/does-not-exist:latest", fx.get("PLAIN"))]).code, 1);
-    r.run(&["pull", "--tls-verify=false", "127.0.0.1:1/nothing:here"]).fails_with(&["127.0.0.1:1"]);
+    r.run(&["pull", "Not/Valid"])
+        .fails_with(&["invalid reference", "lower case"]);
+    r.run(&[
+        "pull",
+        "--tls-verify=false",
+        &format!("{}/does-not-exist:latest", fx.get("PLAIN")),
+    ])
+    .fails_with(&["does-not-exist", "not found"]);
+    assert_eq!(
+        r.run(&[
+            "pull",
+            "--tls-verify=false",
+            &format!("{}/does-not-exist:latest", fx.get("PLAIN"))
+        ])
+        .code,
+        1
+    );
+    r.run(&["pull", "--tls-verify=false", "127.0.0.1:1/nothing:here"])
+        .fails_with(&["127.0.0.1:1"]);
     r.assert_empty();
 }

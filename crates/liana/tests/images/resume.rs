@@ -16,7 +16,9 @@ fn throttling_proxy(upstream: String, slow: Arc<AtomicBool>) -> u16 {
     std::thread::spawn(move || {
         for c in l.incoming() {
             let Ok(client) = c else { continue };
-            let Ok(server) = TcpStream::connect(&upstream) else { continue };
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
             let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
             std::thread::spawn(move || {
                 let (mut client, mut server) = (client, server);
@@ -46,8 +48,13 @@ fn throttling_proxy(upstream: String, slow: Arc<AtomicBool>) -> u16 {
 }
 
 fn log_lines(fx: &Fixture, needle: &str) -> Vec<String> {
-    let log = std::fs::read_to_string(std::path::Path::new(fx.get("PLAIN_DIR")).join("registry.log")).unwrap();
-    log.lines().filter(|l| l.contains(needle) && l.contains("\"GET ")).map(str::to_string).collect()
+    let log =
+        std::fs::read_to_string(std::path::Path::new(fx.get("PLAIN_DIR")).join("registry.log"))
+            .unwrap();
+    log.lines()
+        .filter(|l| l.contains(needle) && l.contains("\"GET "))
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -59,19 +66,36 @@ fn kill_9_then_resume() {
     let ls = layers(fx, "big");
     let big = ls.last().unwrap().clone();
     let r = Root::new();
-    let mut child = r.command(&["pull", "--tls-verify=false", &img]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = r
+        .command(&["pull", "--tls-verify=false", &img])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     // wait until the big layer is partly downloaded
     let ingest = r.path().join("content/ingest");
     let start = Instant::now();
     let partial = loop {
         let size: u64 = std::fs::read_dir(&ingest)
-            .map(|d| d.filter_map(|e| e.ok()).filter_map(|e| std::fs::metadata(e.path().join("data")).ok()).map(|m| m.len()).max().unwrap_or(0))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| std::fs::metadata(e.path().join("data")).ok())
+                    .map(|m| m.len())
+                    .max()
+                    .unwrap_or(0)
+            })
             .unwrap_or(0);
         if size > 6 << 20 {
             break size;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "pull made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "pull ended before it could be killed");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "pull made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "pull ended before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     child.kill().unwrap(); // SIGKILL
@@ -80,24 +104,40 @@ fn kill_9_then_resume() {
     assert!(r.images_json().is_empty());
     let blobs = r.blobs();
     for small in &ls[..ls.len() - 1] {
-        assert!(blobs.contains(&small[7..].to_string()), "finished layer {small} kept");
+        assert!(
+            blobs.contains(&small[7..].to_string()),
+            "finished layer {small} kept"
+        );
     }
-    assert!(!blobs.contains(&big[7..].to_string()), "the partial blob is not visible");
+    assert!(
+        !blobs.contains(&big[7..].to_string()),
+        "the partial blob is not visible"
+    );
     assert!(partial < 64 << 20);
-    let before: Vec<usize> = ls.iter().map(|d| log_lines(fx, &format!("/v2/big/blobs/{d}")).len()).collect();
+    let before: Vec<usize> = ls
+        .iter()
+        .map(|d| log_lines(fx, &format!("/v2/big/blobs/{d}")).len())
+        .collect();
 
     slow.store(false, Ordering::Relaxed);
     let o = r.run(&["pull", "--tls-verify=false", &img]);
     o.ok();
     r.with_rootfs(&img, |root| {
         check_layered_tree(root);
-        assert_eq!(std::fs::metadata(root.join("data/big.bin")).unwrap().len(), 64 << 20);
+        assert_eq!(
+            std::fs::metadata(root.join("data/big.bin")).unwrap().len(),
+            64 << 20
+        );
     });
     for (d, n) in ls.iter().zip(&before) {
         let after = log_lines(fx, &format!("/v2/big/blobs/{d}"));
         if *d == big {
             assert_eq!(after.len(), n + 1, "the big blob is requested once more");
-            assert!(after.last().unwrap().contains("\" 206 "), "with a range request: {}", after.last().unwrap());
+            assert!(
+                after.last().unwrap().contains("\" 206 "),
+                "with a range request: {}",
+                after.last().unwrap()
+            );
         } else {
             assert_eq!(after.len(), *n, "finished blob {d} is not downloaded again");
         }
