@@ -98,6 +98,34 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
+const CHUNK: usize = 256 << 10;
+
+/// The receiving end of the download thread's chunks, as a reader.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(v)) => {
+                    self.cur = v;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0), // the download finished
+            }
+        }
+        let n = (self.cur.len() - self.pos).min(buf.len());
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// The `RemoteError` inside an unpack read error, if the stream failed remotely.
 fn remote_cause(e: &UnpackError) -> Option<&RemoteError> {
     match e {
@@ -388,16 +416,53 @@ impl Job<'_> {
             });
             return Ok(());
         };
-        let mut chain = prefix.chain(tee);
-        let res = unpack::apply_layer(
-            &dir,
-            &mut chain,
-            self.compressions[i],
-            Some(&self.diff_ids[i]),
-            &name,
-            opts,
-        );
-        let (_, mut tee) = chain.into_inner();
+        // two stages on two threads: network → hash → ingest file, and
+        // decompress → hash → tar → files; chunks are handed over through a channel
+        let (res, (mut tee, unseen)) = std::thread::scope(|sc| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(16);
+            let producer = sc.spawn(move || {
+                let mut chain = prefix.chain(tee);
+                // an error the unpacker did not get to see (it had stopped already)
+                let mut unseen = None;
+                loop {
+                    let mut buf = vec![0u8; CHUNK];
+                    match chain.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            buf.truncate(n);
+                            if tx.send(Ok(buf)).is_err() {
+                                break; // the unpacker stopped
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            if let Err(std::sync::mpsc::SendError(Err(e))) = tx.send(Err(e)) {
+                                unseen = Some(e);
+                            }
+                            break;
+                        }
+                    }
+                }
+                (chain.into_inner().1, unseen)
+            });
+            let reader = ChannelReader {
+                rx,
+                cur: Vec::new(),
+                pos: 0,
+            };
+            let res = unpack::apply_layer(
+                &dir,
+                reader,
+                self.compressions[i],
+                Some(&self.diff_ids[i]),
+                &name,
+                opts,
+            );
+            (
+                res,
+                producer.join().expect("download thread does not panic"),
+            )
+        });
         match res {
             Ok(_) => {
                 tee.writer.commit_verified().map_err(|e| self.err(i, e))?;
@@ -420,7 +485,11 @@ impl Job<'_> {
                 // the content was rejected: if the blob itself is corrupt say so, which
                 // needs the rest of it; either way nothing of it is kept
                 if e.kind() == crate::ErrorKind::DataCorrupt {
-                    if let Err(drain) = io::copy(&mut tee, &mut io::sink()) {
+                    let drained = match unseen {
+                        Some(err) => Err(err),
+                        None => io::copy(&mut tee, &mut io::sink()).map(|_| ()),
+                    };
+                    if let Err(drain) = drained {
                         let r = crate::remote::unwrap_io(drain, name.clone());
                         if is_verification(&r) {
                             tee.writer.abort();

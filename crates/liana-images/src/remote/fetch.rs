@@ -216,6 +216,7 @@ impl Registry {
             body: None,
             failures: 0,
             done: false,
+            mismatch: None,
         };
         r.open()?;
         Ok(r)
@@ -255,6 +256,8 @@ pub struct BlobReader<'r> {
     body: Option<BodyReader<'static>>,
     failures: u32,
     done: bool,
+    /// Set when the complete blob hashed to something else: every later read fails too.
+    mismatch: Option<Digest>,
 }
 
 impl std::fmt::Debug for BlobReader<'_> {
@@ -344,8 +347,13 @@ impl BlobReader<'_> {
                 actual: self.pos,
             }));
         }
-        let actual = self.digester.take().expect("finished once").finish();
+        let actual = match (&self.mismatch, self.digester.take()) {
+            (Some(a), _) => a.clone(),
+            (None, Some(d)) => d.finish(),
+            (None, None) => unreachable!("finish completes once unless it failed"),
+        };
         if actual != self.digest {
+            self.mismatch = Some(actual.clone());
             return Err(io::Error::other(RemoteError::DigestMismatch {
                 what: "blob",
                 expected: self.digest.clone(),
@@ -361,6 +369,9 @@ impl Read for BlobReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.done || buf.is_empty() {
             return Ok(0);
+        }
+        if self.mismatch.is_some() {
+            return self.finish().map(|_| 0);
         }
         loop {
             let Some(body) = self.body.as_mut() else {
