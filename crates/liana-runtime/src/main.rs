@@ -102,6 +102,7 @@ fn create_request(a: &CreateArgs) -> CreateRequest {
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
+        stdio: None,
     }
 }
 
@@ -208,6 +209,7 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
                 pid_file: e.pid_file.clone(),
                 preserve_fds: e.preserve_fds,
                 ignore_paused: e.ignore_paused,
+                stdio: None,
             };
             if !e.cgroup.is_empty() {
                 bail!("exec --cgroup: sub-cgroups are not supported yet");

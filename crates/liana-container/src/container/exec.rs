@@ -52,6 +52,9 @@ pub struct ExecRequest {
     pub preserve_fds: u32,
     /// `--ignore-paused`.
     pub ignore_paused: bool,
+    /// The process's stdin, stdout and stderr instead of the caller's fds 0, 1, 2
+    /// (see [`super::CreateRequest::stdio`]).
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 fn parse_user(s: &str) -> Result<(u32, Option<u32>)> {
@@ -230,6 +233,7 @@ impl Runtime {
             console_socket: req.console_socket.as_deref(),
             cgroup: manager.as_ref(),
             seccomp: seccomp.as_ref(),
+            stdio: req.stdio,
         })?;
         if let Some(p) = &req.pid_file {
             state::write_pid_file(p, started.pid)?;

@@ -51,6 +51,11 @@ pub struct CreateRequest {
     pub no_new_keyring: bool,
     /// --preserve-fds.
     pub preserve_fds: u32,
+    /// The container process's stdin, stdout and stderr, in place of the caller's own
+    /// fds 0, 1 and 2 (an engine passing pipes while keeping its terminal). They are
+    /// duplicated onto 0, 1 and 2 right after the first fork; the caller keeps
+    /// ownership and should open them close-on-exec.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// The state JSON `state` and `list --format json` print (runc's shape).
@@ -235,6 +240,7 @@ impl Runtime {
             rootless: self.rootless,
             cgroup: Some((manager, resources)),
             seccomp: seccomp.as_ref(),
+            stdio: req.stdio,
         };
         Ok(create::create(opts)?)
     }

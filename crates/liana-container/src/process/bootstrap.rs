@@ -51,6 +51,12 @@ fn steps(setup: &Setup<'_>, channel: &Channel) -> Result<Never, BootstrapError> 
         // uses or drops (it ends in exec or _exit).
         unsafe { libc::close(fd) };
     }
+    if let Some(fds) = setup.stdio {
+        redirect_stdio(fds).map_err(|source| BootstrapError::Sys {
+            op: "put the given stdio fds in place",
+            source,
+        })?;
+    }
     if let Some(cg) = setup.cgroup {
         cg.apply(0)?;
     }
@@ -121,6 +127,29 @@ fn last_stage(setup: &Setup<'_>, channel: &Channel, detached: Detached) -> ! {
     } else {
         init::run(setup, channel, detached)
     }
+}
+
+/// Duplicates `fds` onto 0, 1 and 2. Each is first copied above 2 so that a source that
+/// is itself 0, 1 or 2 is not overwritten before it is used.
+fn redirect_stdio(fds: [std::os::fd::RawFd; 3]) -> io::Result<()> {
+    let mut high = [-1; 3];
+    for (i, &fd) in fds.iter().enumerate() {
+        // SAFETY: fcntl(F_DUPFD_CLOEXEC) on an fd the caller passed; returns a new fd.
+        let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if d < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        high[i] = d;
+    }
+    for (target, &fd) in high.iter().enumerate() {
+        // SAFETY: dup2 onto a stdio number; the copy above stays valid until closed.
+        if unsafe { libc::dup2(fd, target as i32) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is the temporary copy made above, closed once.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
 }
 
 fn place(indexes: Vec<usize>, fds: Vec<OwnedFd>, n: usize) -> Detached {

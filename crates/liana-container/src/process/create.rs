@@ -113,6 +113,8 @@ pub struct CreateOptions<'a> {
     pub cgroup: Option<(CgroupManager, oci_spec::runtime::LinuxResources)>,
     /// Compiled seccomp program.
     pub seccomp: Option<&'a SeccompProgram>,
+    /// stdin, stdout, stderr for the container process instead of the caller's.
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 /// A created container, its directory still locked.
@@ -281,6 +283,7 @@ pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         cgroup: cleanup.cgroup.as_ref(),
         seccomp: opts.seccomp,
         exec: false,
+        stdio: opts.stdio,
     };
 
     // SAFETY: the runtime is single-threaded here; the child only runs the set-up

@@ -37,6 +37,8 @@ pub struct ExecOptions<'a> {
     pub cgroup: Option<&'a CgroupManager>,
     /// The container's seccomp program.
     pub seccomp: Option<&'a SeccompProgram>,
+    /// stdin, stdout, stderr for the process instead of the caller's.
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 /// A started exec process.
@@ -99,6 +101,7 @@ pub fn start(opts: ExecOptions<'_>) -> Result<ExecStarted, CreateError> {
         cgroup: opts.cgroup,
         seccomp: opts.seccomp,
         exec: true,
+        stdio: opts.stdio,
     };
     // SAFETY: single-threaded; the child ends in exec or _exit.
     let pid = unsafe { super::fork() }.map_err(|source| CreateError::Sys {

@@ -61,6 +61,9 @@ pub struct Setup<'a> {
     pub seccomp: Option<&'a SeccompProgram>,
     /// An `exec` process rather than the container's init.
     pub exec: bool,
+    /// stdin, stdout, stderr for the process instead of the caller's fds 0, 1, 2;
+    /// the bootstrap puts them in place right after fork.
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 /// Detached mount trees received from the parent, by mount index.
