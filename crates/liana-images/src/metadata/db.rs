@@ -7,6 +7,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use redb::{Database, ReadableTable, TableDefinition};
 use rustix::fs::{flock, FlockOperation};
@@ -92,6 +94,8 @@ const META: TableName = TableName("meta");
 pub struct Db {
     path: PathBuf,
     lock_path: PathBuf,
+    schema: u32,
+    checked: Arc<AtomicBool>,
 }
 
 /// Field order matters: the database must close before the lock is released.
@@ -103,6 +107,11 @@ struct Guard {
 impl Db {
     /// Opens (creating) the database at `path`; `tables` are created, and the schema
     /// version is recorded or checked.
+    ///
+    /// Opening an existing database costs nothing: redb syncs the file twice every time
+    /// it is opened, so the schema is checked on this handle's first transaction, and
+    /// tables are created by the first write that uses them (reads see a missing table
+    /// as empty).
     pub fn open(path: &Path, schema: u32, tables: &[TableName]) -> Result<Self, DbError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| DbError::Open {
@@ -113,22 +122,63 @@ impl Db {
         let db = Db {
             path: path.to_path_buf(),
             lock_path: path.with_extension("lock"),
+            schema,
+            checked: Arc::new(AtomicBool::new(false)),
         };
+        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+            return Ok(db);
+        }
         db.write(|tx| {
             for t in tables.iter().chain(std::iter::once(&META)) {
                 tx.tx.open_table(t.def()).map_err(|e| tx.err(e.into()))?;
             }
-            match tx.get(META, "schema")? {
-                None => tx.put(META, "schema", schema.to_string().as_bytes()),
-                Some(v) if v == schema.to_string().as_bytes() => Ok(()),
-                Some(v) => Err(DbError::Schema {
-                    path: path.to_path_buf(),
-                    found: String::from_utf8_lossy(&v).into_owned(),
-                    expected: schema,
-                }),
-            }
+            Ok::<_, DbError>(())
         })?;
         Ok(db)
+    }
+
+    /// Records the schema version in a new database or checks it, once per handle.
+    fn check_schema(&self, db: &Database) -> Result<(), DbError> {
+        if self.checked.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let redb_err = |e: redb::Error| DbError::Redb {
+            path: self.path.clone(),
+            source: e,
+        };
+        let found = {
+            let tx = db.begin_read().map_err(|e| redb_err(e.into()))?;
+            match tx.open_table(META.def()) {
+                Ok(t) => t
+                    .get("schema")
+                    .map_err(|e| redb_err(e.into()))?
+                    .map(|v| v.value().to_vec()),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(redb_err(e.into())),
+            }
+        };
+        let want = self.schema.to_string();
+        match found {
+            Some(v) if v == want.as_bytes() => {}
+            Some(v) => {
+                return Err(DbError::Schema {
+                    path: self.path.clone(),
+                    found: String::from_utf8_lossy(&v).into_owned(),
+                    expected: self.schema,
+                })
+            }
+            None => {
+                let tx = db.begin_write().map_err(|e| redb_err(e.into()))?;
+                {
+                    let mut t = tx.open_table(META.def()).map_err(|e| redb_err(e.into()))?;
+                    t.insert("schema", want.as_bytes())
+                        .map_err(|e| redb_err(e.into()))?;
+                }
+                tx.commit().map_err(|e| redb_err(e.into()))?;
+            }
+        }
+        self.checked.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// The database file.
@@ -152,6 +202,7 @@ impl Db {
             path: self.path.clone(),
             source: e.into(),
         })?;
+        self.check_schema(&db)?;
         Ok(Guard { db, _lock: lock })
     }
 
@@ -240,12 +291,13 @@ macro_rules! read_methods {
             }
         }
 
-        /// The raw value of `key`.
+        /// The raw value of `key` (none when the table does not exist yet).
         pub fn get(&self, t: TableName, key: &str) -> Result<Option<Vec<u8>>, DbError> {
-            let table = self
-                .tx
-                .open_table(t.def())
-                .map_err(|e| self.err(e.into()))?;
+            let table = match self.tx.open_table(t.def()) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(self.err(e.into())),
+            };
             let v = table.get(key).map_err(|e| self.err(e.into()))?;
             Ok(v.map(|g| g.value().to_vec()))
         }
@@ -261,12 +313,13 @@ macro_rules! read_methods {
                 .transpose()
         }
 
-        /// Every entry of a table, in key order.
+        /// Every entry of a table, in key order (none when it does not exist yet).
         pub fn list(&self, t: TableName) -> Result<Vec<(String, Vec<u8>)>, DbError> {
-            let table = self
-                .tx
-                .open_table(t.def())
-                .map_err(|e| self.err(e.into()))?;
+            let table = match self.tx.open_table(t.def()) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(self.err(e.into())),
+            };
             let mut out = Vec::new();
             for item in table.iter().map_err(|e| self.err(e.into()))? {
                 let (k, v) = item.map_err(|e| self.err(e.into()))?;

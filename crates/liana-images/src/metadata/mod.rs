@@ -280,7 +280,9 @@ mod tests {
         drop(m);
         let m = MetadataStore::open(&dir.path().join("metadata.db")).unwrap();
         assert_eq!(m.images().unwrap().len(), 1);
-        let e = Db::open(&dir.path().join("metadata.db"), 99, &[]).unwrap_err();
+        // the schema is checked on the first transaction of a handle
+        let other = Db::open(&dir.path().join("metadata.db"), 99, &[]).unwrap();
+        let e = other.read(|tx| tx.get(IMAGES, "x")).unwrap_err();
         assert!(matches!(e, DbError::Schema { .. }), "{e}");
     }
 }
