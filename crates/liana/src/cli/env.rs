@@ -15,8 +15,12 @@ use super::{Cli, SnapshotterArg};
 #[derive(Debug)]
 pub struct HostEnv {
     pub root: PathBuf,
+    pub runroot: PathBuf,
     pub snapshotter: SnapshotterKind,
     pub registries_conf: Vec<PathBuf>,
+    /// The liana config file, and whether it was named explicitly.
+    pub config: (PathBuf, bool),
+    snapshotter_flag: Option<&'static str>,
     rootless: bool,
     home: PathBuf,
 }
@@ -75,18 +79,60 @@ impl HostEnv {
                 }
             }
         };
-        let snapshotter = match cli.snapshotter {
-            SnapshotterArg::Auto => SnapshotterKind::Auto,
-            SnapshotterArg::Overlay => SnapshotterKind::Overlay,
-            SnapshotterArg::Native => SnapshotterKind::Native,
+        let (snapshotter, snapshotter_flag) = match cli.snapshotter {
+            SnapshotterArg::Auto => (SnapshotterKind::Auto, None),
+            SnapshotterArg::Overlay => (SnapshotterKind::Overlay, Some("overlay")),
+            SnapshotterArg::Native => (SnapshotterKind::Native, Some("native")),
         };
+        let runroot = cli
+            .runroot
+            .clone()
+            .unwrap_or_else(|| liana_engine::paths::default_runroot(rootless));
+        let config = match cli.config.clone().or_else(|| var("LIANA_CONFIG")) {
+            Some(p) => (p, true),
+            None => (liana_engine::config::Config::default_path(rootless), false),
+        };
+        let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
         HostEnv {
-            root,
+            root: absolute(root),
+            runroot: absolute(runroot),
             snapshotter,
             registries_conf,
+            config: (absolute(config.0), config.1),
+            snapshotter_flag,
             rootless,
             home,
         }
+    }
+
+    /// The container engine of this instance.
+    pub fn engine(&self) -> anyhow::Result<liana_engine::Engine> {
+        let config = liana_engine::config::Config::load(&self.config.0, self.config.1)?;
+        let exe = std::env::var_os("LIANA_EXE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::current_exe().ok())
+            .unwrap_or_else(|| PathBuf::from("liana"));
+        let mut global_args: Vec<std::ffi::OsString> = vec![
+            "--root".into(),
+            self.root.clone().into(),
+            "--runroot".into(),
+            self.runroot.clone().into(),
+        ];
+        if self.config.1 {
+            global_args.extend(["--config".into(), self.config.0.clone().into()]);
+        }
+        if let Some(s) = self.snapshotter_flag {
+            global_args.extend(["--snapshotter".into(), s.into()]);
+        }
+        Ok(liana_engine::Engine::open(liana_engine::EngineOptions {
+            root: self.root.clone(),
+            runroot: self.runroot.clone(),
+            config,
+            snapshotter: self.snapshotter,
+            exe,
+            global_args,
+            monitor: None,
+        })?)
     }
 
     pub fn store(&self) -> anyhow::Result<ImageStore> {

@@ -2,7 +2,11 @@
 
 mod env;
 mod image;
+mod info;
+mod io;
+mod lifecycle;
 mod login;
+mod run;
 
 use std::path::PathBuf;
 
@@ -44,6 +48,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub registries_conf: Option<PathBuf>,
 
+    /// liana config file (default /etc/liana/liana.toml, or
+    /// $XDG_CONFIG_HOME/liana/liana.toml; also $LIANA_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -83,11 +92,115 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Log out of a registry.
     Logout(login::LogoutArgs),
+    /// Run a command in a new container.
+    Run(run::RunArgs),
+    /// Create a container without starting it.
+    Create(run::CreateArgs),
+    /// Start containers.
+    Start(run::StartArgs),
+    /// Stop containers (stop signal, then SIGKILL after a timeout).
+    Stop(lifecycle::StopArgs),
+    /// Send a signal to containers.
+    Kill(lifecycle::KillArgs),
+    /// Restart containers.
+    Restart(lifecycle::StopArgs),
+    /// Wait for containers to exit and print their exit codes.
+    Wait(lifecycle::ContainersArgs),
+    /// Remove containers.
+    Rm(lifecycle::RmArgs),
+    /// Rename a container.
+    Rename(lifecycle::RenameArgs),
+    /// List containers.
+    Ps(info::PsArgs),
+    /// Show details of containers (or images) as JSON.
+    Inspect(info::InspectArgs),
+    /// Show the processes of a container.
+    Top(info::TopArgs),
+    /// Show CPU, memory and pids of running containers.
+    Stats(info::StatsArgs),
+    /// Show the output of a container.
+    Logs(io::LogsArgs),
+    /// Run a command in a running container.
+    Exec(io::ExecArgs),
+    /// Attach to a running container's terminal or output.
+    Attach(io::AttachArgs),
+    /// Copy files between a container and the host.
+    Cp(io::CpArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(ContainerCommand),
+}
+
+/// `liana container ...`
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Run a command in a new container.
+    Run(run::RunArgs),
+    /// Create a container.
+    Create(run::CreateArgs),
+    /// Start containers.
+    Start(run::StartArgs),
+    /// Stop containers.
+    Stop(lifecycle::StopArgs),
+    /// Send a signal to containers.
+    Kill(lifecycle::KillArgs),
+    /// Restart containers.
+    Restart(lifecycle::StopArgs),
+    /// Wait for containers to exit.
+    Wait(lifecycle::ContainersArgs),
+    /// Remove containers.
+    #[command(alias = "remove")]
+    Rm(lifecycle::RmArgs),
+    /// Rename a container.
+    Rename(lifecycle::RenameArgs),
+    /// List containers.
+    #[command(alias = "list", alias = "ps")]
+    Ls(info::PsArgs),
+    /// Show details of containers as JSON.
+    Inspect(info::InspectArgs),
+    /// Show the processes of a container.
+    Top(info::TopArgs),
+    /// Show resource usage.
+    Stats(info::StatsArgs),
+    /// Show the output of a container.
+    Logs(io::LogsArgs),
+    /// Run a command in a running container.
+    Exec(io::ExecArgs),
+    /// Attach to a running container.
+    Attach(io::AttachArgs),
+    /// Copy files between a container and the host.
+    Cp(io::CpArgs),
+    /// Remove all stopped containers.
+    Prune(lifecycle::PruneArgs),
+    /// Release what an exited container holds (run by its monitor).
+    #[command(hide = true)]
+    Cleanup(lifecycle::CleanupArgs),
+}
+
+impl Command {
+    /// Verbs that create or enter containers must run from a sealed copy of the binary.
+    fn enters_containers(&self) -> bool {
+        matches!(
+            self,
+            Command::Run(_)
+                | Command::Start(_)
+                | Command::Restart(_)
+                | Command::Exec(_)
+                | Command::Container(
+                    ContainerCommand::Run(_)
+                        | ContainerCommand::Start(_)
+                        | ContainerCommand::Restart(_)
+                        | ContainerCommand::Exec(_)
+                )
+        )
+    }
 }
 
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIANA_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("liana={level},liana_images={level}"))
+        tracing_subscriber::EnvFilter::new(format!(
+            "liana={level},liana_images={level},liana_engine={level},liana_container={level}"
+        ))
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -99,6 +212,13 @@ fn init_logging(level: &str) {
 /// The exit code for an error: kinds from the library, else a generic failure.
 fn exit_code(e: &anyhow::Error) -> i32 {
     for cause in e.chain() {
+        if let Some(x) = cause.downcast_ref::<liana_engine::Error>() {
+            return match x {
+                liana_engine::Error::Exec { code, .. } => *code,
+                liana_engine::Error::NoSuchContainer(_) => EXIT_NOT_FOUND,
+                _ => EXIT_FAILURE,
+            };
+        }
         let kind = if let Some(x) = cause.downcast_ref::<liana_images::StoreError>() {
             Some(x.kind())
         } else if let Some(x) = cause.downcast_ref::<liana_images::pull::PullError>() {
@@ -122,22 +242,64 @@ fn exit_code(e: &anyhow::Error) -> i32 {
 /// Runs the command line; returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    if cli.command.enters_containers() {
+        if let Err(e) = liana_container::sealed::ensure_sealed() {
+            eprintln!("Error: re-execute from a sealed copy of liana: {e}");
+            return EXIT_FAILURE;
+        }
+    }
     init_logging(&cli.log_level);
     let env = env::HostEnv::new(&cli);
+    let ok = |r: anyhow::Result<()>| r.map(|()| 0);
     let res = match cli.command {
-        Command::Image(c) => image::run(&env, c),
-        Command::Pull(a) => image::pull(&env, a),
-        Command::Push(a) => image::push(&env, a),
-        Command::Images(a) => image::list(&env, a),
-        Command::Rmi(a) => image::remove(&env, a),
-        Command::Tag(a) => image::tag(&env, a),
-        Command::Save(a) => image::save(&env, a),
-        Command::Load(a) => image::load(&env, a),
-        Command::Login(a) => login::login(&env, a),
-        Command::Logout(a) => login::logout(&env, a),
+        Command::Image(c) => ok(image::run(&env, c)),
+        Command::Pull(a) => ok(image::pull(&env, a)),
+        Command::Push(a) => ok(image::push(&env, a)),
+        Command::Images(a) => ok(image::list(&env, a)),
+        Command::Rmi(a) => ok(image::remove(&env, a)),
+        Command::Tag(a) => ok(image::tag(&env, a)),
+        Command::Save(a) => ok(image::save(&env, a)),
+        Command::Load(a) => ok(image::load(&env, a)),
+        Command::Login(a) => ok(login::login(&env, a)),
+        Command::Logout(a) => ok(login::logout(&env, a)),
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run::run(&env, a),
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            ok(run::create(&env, a))
+        }
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => run::start(&env, a),
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
+            lifecycle::stop(&env, a)
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => {
+            lifecycle::kill(&env, a)
+        }
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            lifecycle::restart(&env, a)
+        }
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
+            lifecycle::wait(&env, a)
+        }
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => lifecycle::rm(&env, a),
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            ok(lifecycle::rename(&env, a))
+        }
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ok(info::ps(&env, a)),
+        Command::Inspect(a) | Command::Container(ContainerCommand::Inspect(a)) => {
+            info::inspect(&env, a)
+        }
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => ok(info::top(&env, a)),
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            ok(info::stats(&env, a))
+        }
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => ok(io::logs(&env, a)),
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => io::exec(&env, a),
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => io::attach(&env, a),
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => ok(io::cp(&env, a)),
+        Command::Container(ContainerCommand::Prune(a)) => ok(lifecycle::prune(&env, a)),
+        Command::Container(ContainerCommand::Cleanup(a)) => ok(lifecycle::cleanup(&env, a)),
     };
     match res {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => {
             let msg = e
                 .chain()

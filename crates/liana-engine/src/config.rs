@@ -1,0 +1,176 @@
+//! The liana config file: engine defaults and the table of OCI runtimes, like docker's
+//! `daemon.json` `runtimes` and podman's `containers.conf` `[engine.runtimes]`.
+//!
+//! # Format, version 1 (TOML)
+//!
+//! ```toml
+//! [engine]
+//! runtime = "liana"            # default runtime: the built-in one
+//! log_driver = "k8s-file"      # or json-file, none
+//! stop_timeout = 10            # seconds `stop` waits before SIGKILL
+//! monitor_path = "/usr/libexec/liana/liana-monitor"
+//! init_path = "/usr/libexec/liana/liana-init"
+//! pids_limit = 2048            # default --pids-limit (0: none)
+//!
+//! [runtimes.runsc]
+//! path = "/usr/bin/runsc"
+//! args = ["--network=none", "--platform=ptrace"]   # global flags for every call
+//! rootless_args = ["--rootless"]                   # added when rootless
+//! ```
+//!
+//! Looked up in `--config FILE`, `$LIANA_CONFIG`, then `/etc/liana/liana.toml` for
+//! root or `$XDG_CONFIG_HOME/liana/liana.toml` (`~/.config/liana/liana.toml`) for
+//! users. A missing file means the defaults. `runc`, `crun`, `runsc`, `youki` and
+//! `liana-runtime` need no entry: they are found in `PATH`; `--runtime` also takes a
+//! path.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Reading failed.
+    #[error("read config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It is not valid.
+    #[error("parse config file {path}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: toml::de::Error,
+    },
+}
+
+/// `[engine]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSection {
+    /// Default runtime name.
+    pub runtime: String,
+    /// Default log driver.
+    pub log_driver: String,
+    /// Default stop timeout, seconds.
+    pub stop_timeout: u64,
+    /// The monitor binary.
+    pub monitor_path: Option<PathBuf>,
+    /// The init binary for `--init`.
+    pub init_path: Option<PathBuf>,
+    /// Default pids limit (0: none).
+    pub pids_limit: i64,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        EngineSection {
+            runtime: crate::runtime::BUILTIN.into(),
+            log_driver: "k8s-file".into(),
+            stop_timeout: 10,
+            monitor_path: None,
+            init_path: None,
+            pids_limit: 2048,
+        }
+    }
+}
+
+/// `[runtimes.NAME]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeEntry {
+    /// The binary (default: NAME in PATH).
+    pub path: Option<PathBuf>,
+    /// Global flags for every invocation.
+    pub args: Vec<String>,
+    /// Global flags added when running rootless.
+    pub rootless_args: Vec<String>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[engine]`.
+    pub engine: EngineSection,
+    /// `[runtimes.*]`.
+    pub runtimes: BTreeMap<String, RuntimeEntry>,
+}
+
+/// Version of the format this build reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+impl Config {
+    /// Parses TOML text.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Loads `path`; a missing file gives the defaults unless `required`.
+    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(t) => Self::parse(path, &t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok(Config::default())
+            }
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// The default location.
+    pub fn default_path(rootless: bool) -> PathBuf {
+        if !rootless {
+            return PathBuf::from("/etc/liana/liana.toml");
+        }
+        std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .unwrap_or_else(|| PathBuf::from("/tmp"))
+            .join("liana/liana.toml")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses() {
+        let c = Config::parse(
+            Path::new("x"),
+            r#"
+[engine]
+runtime = "runc"
+stop_timeout = 3
+
+[runtimes.runsc]
+path = "/usr/bin/runsc"
+args = ["--network=none", "--platform=ptrace"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.engine.runtime, "runc");
+        assert_eq!(c.engine.stop_timeout, 3);
+        assert_eq!(c.engine.log_driver, "k8s-file");
+        assert_eq!(c.runtimes["runsc"].args.len(), 2);
+        assert!(Config::parse(Path::new("x"), "[engine]\nbogus = 1\n").is_err());
+        let d = Config::load(Path::new("/nonexistent/liana.toml"), false).unwrap();
+        assert_eq!(d.engine.runtime, "liana");
+        assert!(Config::load(Path::new("/nonexistent/liana.toml"), true).is_err());
+    }
+}
