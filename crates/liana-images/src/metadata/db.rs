@@ -238,10 +238,17 @@ impl Db {
             path: self.path.clone(),
             source: e.into(),
         })?;
-        f(&ReadTx {
+        let rtx = ReadTx {
             tx,
             path: &self.path,
-        })
+        };
+        let out = f(&rtx);
+        // The read transaction keeps the database file (and redb's lock on it) alive:
+        // it must end before the guard releases our lock, not after, as a temporary in
+        // the tail expression would.
+        drop(rtx);
+        drop(g);
+        out
     }
 }
 
