@@ -160,6 +160,7 @@ impl Engine {
             },
             rootless,
             cgroups,
+            runroot: self.paths.runroot.clone(),
         })?)
     }
 

@@ -69,6 +69,20 @@ struct Joiner {
 }
 
 impl Joiner {
+    /// Writes what is left of partial lines, without a newline.
+    fn flush(&mut self, out: &mut dyn Write, err: &mut dyn Write, ts: bool) {
+        for i in 0..2 {
+            if self.pending[i].is_empty() {
+                continue;
+            }
+            let w: &mut dyn Write = if i == 1 { &mut *err } else { &mut *out };
+            if ts {
+                let _ = write!(w, "{} ", self.pending_time[i]);
+            }
+            let _ = w.write_all(&std::mem::take(&mut self.pending[i]));
+        }
+    }
+
     /// Returns complete lines: (stderr, time, bytes without newline).
     fn push(&mut self, r: Record) -> Option<(bool, String, Vec<u8>)> {
         let i = usize::from(r.stderr);
@@ -134,11 +148,14 @@ impl Engine {
             buf.drain(..end);
             offset -= buf.len() as u64;
         }
-        let _ = out.flush();
-        let _ = err.flush();
         if !o.follow {
+            joiner.flush(out, err, o.timestamps);
+            let _ = out.flush();
+            let _ = err.flush();
             return Ok(());
         }
+        let _ = out.flush();
+        let _ = err.flush();
         loop {
             let running = match self.db()?.get(&c.id)? {
                 Some(now) => now.observe(&self.paths).0 == Status::Running,
@@ -169,6 +186,9 @@ impl Engine {
                 let _ = err.flush();
             }
             if !running && !got {
+                joiner.flush(out, err, o.timestamps);
+                let _ = out.flush();
+                let _ = err.flush();
                 return Ok(());
             }
             if !got {

@@ -56,6 +56,25 @@ fn user_name(uid: u32, passwd: Option<&str>) -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
+/// The uid as the process's user namespace sees it (its uid_map read from the host
+/// gives inside, outside, count).
+fn inside_uid(pid: i32, host: u32) -> u32 {
+    let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap_or_default();
+    for l in map.lines() {
+        let v: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if let [inside, outside, count] = v[..] {
+            let h = u64::from(host);
+            if h >= outside && h < outside + count {
+                return (inside + h - outside) as u32;
+            }
+        }
+    }
+    host
+}
+
 /// One row for a process.
 fn row(pid: i32, passwd: Option<&str>) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -75,12 +94,13 @@ fn row(pid: i32, passwd: Option<&str>) -> Option<Vec<String>> {
         0.0
     };
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let uid = status
+    let host_uid: u32 = status
         .lines()
         .find_map(|l| l.strip_prefix("Uid:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|x| x.parse().ok())
         .unwrap_or(0);
+    let uid = inside_uid(pid, host_uid);
     let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let mut cmd = String::from_utf8_lossy(&cmd)
         .replace('\0', " ")

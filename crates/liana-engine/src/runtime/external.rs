@@ -3,10 +3,10 @@
 //! `start ID`, `kill [--all] ID SIG`, `delete [--force] ID`,
 //! `exec --process F [--tty] [--detach] ID`, `ps --format json ID`.
 //!
-//! Rootless, the runtime runs inside a new user namespace that maps the caller to root
-//! (what `unshare -Ur` does), as it would inside podman's rootless namespace.
+//! Rootless, the runtime runs inside the user namespace of [`super::userns`], as it
+//! would inside podman's rootless namespace.
 
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,6 +20,8 @@ pub struct External {
     path: PathBuf,
     args: Vec<String>,
     ctx: RuntimeContext,
+    /// Namespace fds commands join (kept open until the runtime is dropped).
+    keep: std::cell::RefCell<Vec<super::userns::Namespaces>>,
 }
 
 fn dup(fd: RawFd) -> std::io::Result<OwnedFd> {
@@ -32,33 +34,6 @@ fn dup(fd: RawFd) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }
 
-/// Enters a new user and mount namespace mapping our ids to root (pre_exec).
-fn enter_userns(uid_map: &[u8], gid_map: &[u8]) -> std::io::Result<()> {
-    fn write(path: &std::ffi::CStr, data: &[u8]) -> std::io::Result<()> {
-        // SAFETY: open/write/close with a valid C string and buffer.
-        unsafe {
-            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let n = libc::write(fd, data.as_ptr().cast(), data.len());
-            libc::close(fd);
-            if n < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        Ok(())
-    }
-    // SAFETY: unshare takes flags only.
-    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    write(c"/proc/self/setgroups", b"deny")?;
-    write(c"/proc/self/uid_map", uid_map)?;
-    write(c"/proc/self/gid_map", gid_map)?;
-    Ok(())
-}
-
 impl External {
     /// A runtime binary with its global flags.
     pub fn new(name: &str, path: PathBuf, args: Vec<String>, ctx: RuntimeContext) -> Self {
@@ -67,6 +42,7 @@ impl External {
             path,
             args,
             ctx,
+            keep: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -77,14 +53,17 @@ impl External {
             .arg(&self.ctx.state_root)
             .args(op);
         if self.ctx.rootless {
-            let uid = rustix::process::geteuid().as_raw();
-            let gid = rustix::process::getegid().as_raw();
-            let uid_map = format!("0 {uid} 1").into_bytes();
-            let gid_map = format!("0 {gid} 1").into_bytes();
-            // SAFETY: the closure runs in the forked child before exec and only makes
-            // system calls on data prepared before the fork.
-            unsafe {
-                c.pre_exec(move || enter_userns(&uid_map, &gid_map));
+            match super::userns::ensure(&self.ctx.runroot) {
+                Ok(ns) => {
+                    let (u, m) = (ns.user.as_raw_fd(), ns.mnt.as_raw_fd());
+                    // SAFETY: the closure runs in the forked child before exec and only
+                    // makes system calls; the fds stay open in the Command until spawn.
+                    unsafe {
+                        c.pre_exec(move || super::userns::join(u, m));
+                    }
+                    self.keep.borrow_mut().push(ns);
+                }
+                Err(e) => tracing::warn!("rootless user namespace for {}: {e}", self.name),
             }
         }
         c

@@ -10,6 +10,7 @@
 
 mod builtin;
 mod external;
+pub mod userns;
 
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
@@ -157,6 +158,8 @@ pub struct RuntimeContext {
     pub rootless: bool,
     /// Use cgroups (false: rootless without delegation).
     pub cgroups: bool,
+    /// The engine's runtime state root (for the rootless namespace holder).
+    pub runroot: PathBuf,
 }
 
 /// The runtimes external by default, looked up in PATH.
@@ -196,7 +199,8 @@ pub fn select(
     let mut args = entry.args.clone();
     if c.rootless {
         if entry.rootless_args.is_empty() && path.file_name().is_some_and(|f| f == "runsc") {
-            args.push("--rootless".into());
+            // No cgroups are delegated to us; runsc would try to make its own.
+            args.push("--ignore-cgroups".into());
         }
         args.extend(entry.rootless_args.iter().cloned());
     }

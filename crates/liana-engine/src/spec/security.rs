@@ -71,10 +71,25 @@ pub const ALL_CAPS: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-/// The capabilities this kernel knows.
+/// Every capability this process may hand out: the ones the kernel knows that are in
+/// our bounding set (a sandbox without CAP_SYS_RESOURCE cannot grant it).
 pub fn kernel_caps() -> Vec<&'static str> {
     let last = liana_container::capabilities::last_cap() as usize;
-    ALL_CAPS.iter().take(last + 1).copied().collect()
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .take(last + 1)
+        .filter(|(i, _)| bounding & (1u64 << i) != 0)
+        .map(|(_, c)| *c)
+        .collect()
 }
 
 /// `sys_admin`, `CAP_SYS_ADMIN`, `SYS_ADMIN` → `CAP_SYS_ADMIN`; `all` → `ALL`.

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# bench/engine/run.sh [WORKDIR]
+#
+# `run --rm IMAGE true` side by side in one hyperfine run, each engine with its own
+# private storage and state, the busybox test image from a local registry
+# (Debian's docker-registry on 127.0.0.1:$BENCH_PORT, default 15600), pulled first:
+#   liana run --rm IMAGE true                     (release build, built-in runtime)
+#   podman --runtime runc run --rm IMAGE true     (podman 4.3 + conmon + runc)
+#   ctr run --rm IMAGE ID true                    (containerd 1.6 + runc shim)
+# then the resident memory (RSS) of the per-container monitor of a detached
+# `sleep 1000` container: liana-monitor (built static, as packaged) vs podman's conmon
+# (and containerd's shim for reference). Results: WORKDIR/results.{md,json} and a
+# summary with ratios on stdout (also WORKDIR/summary.txt). Needs root. Everything it
+# starts is stopped at exit.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+. "$REPO/tests/images/lib.sh"
+W=${1:-/tmp/liana-bench-engine}
+PORT=${BENCH_PORT:-15600}
+RUNS=${BENCH_RUNS:-30}
+mkdir -p "$W"
+W=$(cd "$W" && pwd)
+IMG=127.0.0.1:$PORT/busybox:latest
+
+need hyperfine hyperfine
+need docker-registry docker-registry
+need skopeo skopeo
+need podman podman
+need conmon conmon
+need runc runc
+need containerd containerd
+need python3 python3
+need /bin/busybox busybox-static
+
+CTR_SOCK=$W/containerd/containerd.sock
+cleanup() {
+  set +e
+  [ -x "${LIANA:-}" ] && for id in $("$LIANA" --root "$W/liana/root" --runroot "$W/liana/run" ps -aq); do
+    "$LIANA" --root "$W/liana/root" --runroot "$W/liana/run" rm -f "$id" >/dev/null 2>&1
+  done
+  if [ -f "$W/podman/storage.conf" ]; then podman_ rm -a -f >/dev/null 2>&1; fi
+  if [ -S "$CTR_SOCK" ]; then
+    ctr -a "$CTR_SOCK" tasks kill -s KILL bench-rss >/dev/null 2>&1; sleep 0.5
+    ctr -a "$CTR_SOCK" tasks rm -f bench-rss >/dev/null 2>&1
+    ctr -a "$CTR_SOCK" containers rm bench-rss >/dev/null 2>&1
+  fi
+  stop "$W/containerd.pid"
+  awk -v d="$W/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
+  stop "$W/registry/registry.pid"
+}
+trap cleanup EXIT
+
+echo "== building liana (release) and a static liana-monitor"
+TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+(cd "$REPO" && cargo build --release -q -p liana)
+(cd "$REPO" && cargo rustc --release -q -p liana-monitor --bin liana-monitor -- -C target-feature=+crt-static)
+mkdir -p "$W/bin"
+cp "$TARGET/release/liana" "$TARGET/release/liana-monitor" "$W/bin/"
+LIANA=$W/bin/liana
+L=("$LIANA" --root "$W/liana/root" --runroot "$W/liana/run")
+
+echo "== test image and registry"
+[ -f "$W/images/busybox/index.json" ] || python3 "$REPO/tests/images/make-images.py" "$W/images" >/dev/null
+"$REPO/tests/images/registry.sh" "$W/registry" "$PORT" plain
+echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$W/policy.json"
+skopeo --policy "$W/policy.json" copy -q --dest-tls-verify=false "oci:$W/images/busybox:latest" "docker://$IMG"
+printf 'unqualified-search-registries = []\n[[registry]]\nlocation = "127.0.0.1:%s"\ninsecure = true\n' "$PORT" >"$W/registries.conf"
+export CONTAINERS_REGISTRIES_CONF=$W/registries.conf
+
+echo "== podman (private storage and config, no network, runc)"
+mkdir -p "$W/podman"/{root,runroot,tmp}
+nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] && nofile=1048576
+nproc=$(ulimit -Hu); { [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; } && nproc=32768
+cat >"$W/podman/storage.conf" <<CONF
+[storage]
+driver = "overlay"
+graphroot = "$W/podman/root"
+runroot = "$W/podman/runroot"
+CONF
+cat >"$W/podman/containers.conf" <<CONF
+[containers]
+netns = "none"
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+log_driver = "k8s-file"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$W/podman/events.log"
+tmp_dir = "$W/podman/tmp"
+CONF
+PODMAN_ENV="CONTAINERS_CONF=$W/podman/containers.conf CONTAINERS_STORAGE_CONF=$W/podman/storage.conf"
+podman_() { env $PODMAN_ENV podman "$@"; }
+
+echo "== containerd (private socket)"
+mkdir -p "$W/containerd"/{root,state}
+cat >"$W/containerd/config.toml" <<CONF
+version = 2
+root = "$W/containerd/root"
+state = "$W/containerd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.aufs"]
+[grpc]
+  address = "$CTR_SOCK"
+[ttrpc]
+  address = "$CTR_SOCK.ttrpc"
+CONF
+rm -f "$CTR_SOCK" "$CTR_SOCK.ttrpc"
+setsid containerd --config "$W/containerd/config.toml" </dev/null >>"$W/containerd/containerd.log" 2>&1 &
+echo $! >"$W/containerd.pid"
+for _ in $(seq 100); do ctr -a "$CTR_SOCK" version >/dev/null 2>&1 && break; sleep 0.1; done
+ctr -a "$CTR_SOCK" version >/dev/null
+
+echo "== pulling the image into each engine"
+"${L[@]}" pull -q "$IMG" >/dev/null
+podman_ pull -q "$IMG" >/dev/null
+ctr -a "$CTR_SOCK" images pull -q --plain-http "$IMG" >/dev/null
+# one untimed run each (page cache, seccomp cache, cgroup parents)
+"${L[@]}" run --rm "$IMG" true
+podman_ --runtime /usr/sbin/runc run --rm "$IMG" true
+ctr -a "$CTR_SOCK" run --rm "$IMG" warm-$$ true
+
+echo "== benchmark: run --rm IMAGE true ($RUNS runs each)"
+hyperfine --runs "$RUNS" --warmup 3 -N \
+  --export-markdown "$W/results.md" --export-json "$W/results.json" \
+  -n "liana run --rm" "${L[*]} run --rm $IMG true" \
+  -n "podman --runtime runc run --rm" "env $PODMAN_ENV podman --runtime /usr/sbin/runc run --rm $IMG true" \
+  -n "ctr run --rm" "sh -c 'exec ctr -a $CTR_SOCK run --rm $IMG b\$\$ true'"
+
+echo "== monitor memory of a detached container"
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+id=$("${L[@]}" run -d "$IMG" sleep 1000)
+mon=$("${L[@]}" inspect "$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["State"]["MonitorPid"])')
+sleep 1
+liana_rss=$(rss "$mon")
+pid=$(podman_ --runtime /usr/sbin/runc run -d "$IMG" sleep 1000)
+sleep 1
+conmon_pid=$(pgrep -f "conmon .*-c $pid" | head -1)
+conmon_rss=$(rss "$conmon_pid")
+ctr -a "$CTR_SOCK" run -d "$IMG" bench-rss sleep 1000 >/dev/null
+sleep 1
+shim_pid=$(pgrep -f "containerd-shim-runc-v2 .*-address $CTR_SOCK" | head -1 || true)
+shim_rss=$([ -n "$shim_pid" ] && rss "$shim_pid" || echo 0)
+
+python3 - "$W/results.json" "$liana_rss" "$conmon_rss" "$shim_rss" <<'PY' | tee "$W/summary.txt"
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+base = r["podman --runtime runc run --rm"]["mean"]
+print("\n%-34s %10s %10s %12s" % ("run --rm IMAGE true", "mean ms", "stddev", "vs podman"))
+for name, x in r.items():
+    print("%-34s %10.1f %10.1f %11.3fx" % (name, x["mean"] * 1e3, (x["stddev"] or 0) * 1e3, x["mean"] / base))
+liana, conmon, shim = (int(v) for v in sys.argv[2:5])
+print("\n%-34s %10s %12s" % ("monitor of a -d container", "RSS KiB", "vs conmon"))
+print("%-34s %10d %11.3fx" % ("liana-monitor (static)", liana, liana / conmon))
+print("%-34s %10d %11.3fx" % ("conmon (podman)", conmon, 1.0))
+if shim:
+    print("%-34s %10d %11.3fx" % ("containerd-shim-runc-v2 (ctr)", shim, shim / conmon))
+PY
