@@ -121,12 +121,34 @@ ctr -a "$CTR_SOCK" images pull -q --plain-http "$IMG" >/dev/null
 podman_ --runtime /usr/sbin/runc run --rm "$IMG" true
 ctr -a "$CTR_SOCK" run --rm "$IMG" warm-$$ true
 
-echo "== benchmark: run --rm IMAGE true ($RUNS runs each)"
+echo "== benchmark: run --rm IMAGE true ($RUNS rounds, the three commands interleaved)"
+# Interleaved rounds rather than hyperfine's one-command-after-the-other, so that load
+# from other work on the machine hits the three alike; hyperfine's table follows too.
+LIANA_CMD="${L[*]} run --rm $IMG true"
+PODMAN_CMD="env $PODMAN_ENV podman --runtime /usr/sbin/runc run --rm $IMG true"
+CTR_CMD="ctr -a $CTR_SOCK run --rm $IMG"
+python3 - "$W/interleaved.json" "$RUNS" "$LIANA_CMD" "$PODMAN_CMD" "$CTR_CMD" <<'PY'
+import json, shlex, subprocess, sys, time, statistics
+out, runs = sys.argv[1], int(sys.argv[2])
+cmds = {"liana run --rm": shlex.split(sys.argv[3]),
+        "podman --runtime runc run --rm": shlex.split(sys.argv[4]),
+        "ctr run --rm": shlex.split(sys.argv[5])}
+times = {k: [] for k in cmds}
+for i in range(runs + 3):
+    for name, argv in cmds.items():
+        if name == "ctr run --rm":
+            argv = argv + [f"bench-{i}", "true"]
+        t = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        if i >= 3:
+            times[name].append(time.perf_counter() - t)
+json.dump(times, open(out, "w"))
+PY
 hyperfine --runs "$RUNS" --warmup 3 -N \
   --export-markdown "$W/results.md" --export-json "$W/results.json" \
-  -n "liana run --rm" "${L[*]} run --rm $IMG true" \
-  -n "podman --runtime runc run --rm" "env $PODMAN_ENV podman --runtime /usr/sbin/runc run --rm $IMG true" \
-  -n "ctr run --rm" "sh -c 'exec ctr -a $CTR_SOCK run --rm $IMG b\$\$ true'"
+  -n "liana run --rm" "$LIANA_CMD" \
+  -n "podman --runtime runc run --rm" "$PODMAN_CMD" \
+  -n "ctr run --rm" "sh -c 'exec $CTR_CMD b\$\$ true'"
 
 echo "== monitor memory of a detached container"
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -143,17 +165,21 @@ sleep 1
 shim_pid=$(pgrep -f "containerd-shim-runc-v2 .*-address $CTR_SOCK" | head -1 || true)
 shim_rss=$([ -n "$shim_pid" ] && rss "$shim_pid" || echo 0)
 
-python3 - "$W/results.json" "$liana_rss" "$conmon_rss" "$shim_rss" <<'PY' | tee "$W/summary.txt"
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-base = r["podman --runtime runc run --rm"]["mean"]
-print("\n%-34s %10s %10s %12s" % ("run --rm IMAGE true", "mean ms", "stddev", "vs podman"))
-for name, x in r.items():
-    print("%-34s %10.1f %10.1f %11.3fx" % (name, x["mean"] * 1e3, (x["stddev"] or 0) * 1e3, x["mean"] / base))
-liana, conmon, shim = (int(v) for v in sys.argv[2:5])
-print("\n%-34s %10s %12s" % ("monitor of a -d container", "RSS KiB", "vs conmon"))
-print("%-34s %10d %11.3fx" % ("liana-monitor (static)", liana, liana / conmon))
-print("%-34s %10d %11.3fx" % ("conmon (podman)", conmon, 1.0))
+python3 - "$W/interleaved.json" "$W/results.json" "$liana_rss" "$conmon_rss" "$shim_rss" <<'PY' | tee "$W/summary.txt"
+import json, statistics, sys
+inter = json.load(open(sys.argv[1]))
+hf = {x["command"]: x for x in json.load(open(sys.argv[2]))["results"]}
+base_med = statistics.median(inter["podman --runtime runc run --rm"])
+base_hf = hf["podman --runtime runc run --rm"]["mean"]
+print("\n%-32s %11s %9s %11s %12s" % ("run --rm IMAGE true", "median ms", "vs podman", "hyperfine", "vs podman"))
+for name, ts in inter.items():
+    med = statistics.median(ts)
+    h = hf[name]["mean"]
+    print("%-32s %11.1f %8.3fx %9.1f ms %11.3fx" % (name, med * 1e3, med / base_med, h * 1e3, h / base_hf))
+liana, conmon, shim = (int(v) for v in sys.argv[3:6])
+print("\n%-32s %11s %12s" % ("monitor of a -d container", "RSS KiB", "vs conmon"))
+print("%-32s %11d %11.3fx" % ("liana-monitor (static)", liana, liana / conmon))
+print("%-32s %11d %11.3fx" % ("conmon (podman)", conmon, 1.0))
 if shim:
-    print("%-34s %10d %11.3fx" % ("containerd-shim-runc-v2 (ctr)", shim, shim / conmon))
+    print("%-32s %11d %11.3fx" % ("containerd-shim-runc-v2 (ctr)", shim, shim / conmon))
 PY

@@ -201,11 +201,10 @@ impl Engine {
                 root: path.clone(),
                 mounted_here: false,
             }),
-            RootfsSource::Snapshot { key, .. } => {
+            RootfsSource::Snapshot { .. } | RootfsSource::Overlay { .. } => {
                 let target = self.paths.rootfs_mount(&c.id);
                 let was = crate::mount::is_mounted(&target);
-                let mounts = self.store()?.snapshotter().mounts(key)?;
-                let root = crate::mount::mount_rootfs(&mounts, &target)?;
+                let root = crate::mount::mount_rootfs(&self.rootfs_mounts(c)?, &target)?;
                 Ok(View {
                     mounted_here: !was && root == target,
                     root,

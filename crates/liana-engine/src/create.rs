@@ -44,7 +44,7 @@ pub fn parse_signal(s: &str) -> Option<i32> {
 }
 
 /// Removes what a failed create left.
-struct Undo<'a> {
+pub(crate) struct Undo<'a> {
     engine: &'a Engine,
     id: String,
     snapshot: Option<String>,
@@ -103,8 +103,33 @@ impl Engine {
 
     /// Creates a container.
     pub fn create(&self, o: &RunOptions, src: ImageSource) -> Result<Container> {
-        let id = ids::new_id();
+        let mut p = self.prepare(o, src)?;
+        self.commit(&mut p)?;
+        Ok(p.container)
+    }
+
+    /// Records a prepared container (and its lease) in one transaction; a generated
+    /// name that turns out taken is replaced.
+    pub(crate) fn commit(&self, p: &mut Prepared<'_>) -> Result<()> {
+        // (Between the snapshot's creation and this commit, only a concurrent image
+        // garbage collection could take the unleased snapshot; the create would then
+        // fail cleanly.)
         let db = self.db()?;
+        loop {
+            match db.insert(&p.container, p.lease.as_ref()) {
+                Err(Error::NameInUse { .. }) if p.generated_name => {
+                    p.container.name = ids::random_name()
+                }
+                r => break r?,
+            }
+        }
+        p.undo.armed = false;
+        Ok(())
+    }
+
+    /// Everything of `create` but the database record.
+    pub(crate) fn prepare(&self, o: &RunOptions, src: ImageSource) -> Result<Prepared<'_>> {
+        let id = ids::new_id();
         let runtime_name = o
             .runtime
             .clone()
@@ -168,20 +193,37 @@ impl Engine {
         };
         let (rootfs_source, lease, image_name, image_id, image_ref) = match &src {
             ImageSource::Image(r) => {
-                let sn = self.store()?.snapshotter();
-                (
+                let store = self.store()?;
+                let sn = store.snapshotter();
+                let image_snapshot = r
+                    .snapshot
+                    .clone()
+                    .ok_or_else(|| Error::flag("image", format!("{} is not unpacked", r.name)))?;
+                let source = if sn.name() == "overlayfs" {
+                    RootfsSource::Overlay {
+                        lower: crate::layers::lowerdirs(store, &self.paths.root, &image_snapshot)?,
+                        image_snapshot: image_snapshot.clone(),
+                    }
+                } else {
                     RootfsSource::Snapshot {
                         key: snapshot_key(&id),
                         snapshotter: sn.name().into(),
                         mounts: Vec::new(),
-                    },
+                    }
+                };
+                let leased = match &source {
+                    RootfsSource::Snapshot { key, .. } => key.clone(),
+                    _ => image_snapshot,
+                };
+                (
+                    source,
                     Some(Lease {
                         expires_at: u64::MAX / 2,
                         content: vec![
                             r.manifest.digest().to_string(),
                             r.config.digest().to_string(),
                         ],
-                        snapshots: vec![snapshot_key(&id)],
+                        snapshots: vec![leased],
                     }),
                     r.name.clone(),
                     Some(r.id()),
@@ -275,6 +317,13 @@ impl Engine {
                     .prepare(key, parent.as_deref())?;
                 undo.snapshot = Some(key.clone());
                 crate::mount::mount_rootfs(&mounts, &self.paths.rootfs_mount(&id))?
+            }
+            (_, RootfsSource::Overlay { lower, .. }) => {
+                crate::layers::create_dirs(&dir)?;
+                crate::mount::mount_rootfs(
+                    &crate::layers::mount_of(lower, &dir),
+                    &self.paths.rootfs_mount(&id),
+                )?
             }
             (_, RootfsSource::Dir { path }) => path.clone(),
             _ => unreachable!("source and record agree"),
@@ -409,18 +458,28 @@ impl Engine {
         let bytes = serde_json::to_vec_pretty(&spec).expect("spec serializes");
         std::fs::write(dir.join("config.json"), bytes)
             .map_err(Error::io("write", dir.join("config.json")))?;
-        // One transaction records the container, its name and the lease on its
-        // snapshot. (Between the snapshot's creation above and this commit, only a
-        // concurrent image garbage collection could take the unleased snapshot; the
-        // create would then fail cleanly.)
-        loop {
-            match db.insert(&c, lease.as_ref()) {
-                Err(Error::NameInUse { .. }) if o.name.is_none() => c.name = ids::random_name(),
-                r => break r?,
-            }
-        }
-        undo.armed = false;
-        Ok(c)
+        Ok(Prepared {
+            container: c,
+            lease,
+            generated_name: o.name.is_none(),
+            undo,
+        })
+    }
+}
+
+/// A container ready to be recorded; dropped unrecorded, it is undone.
+pub(crate) struct Prepared<'a> {
+    pub(crate) container: Container,
+    pub(crate) lease: Option<Lease>,
+    generated_name: bool,
+    undo: Undo<'a>,
+}
+
+impl std::fmt::Debug for Prepared<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("id", &self.container.id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -164,6 +164,20 @@ impl Engine {
         })?)
     }
 
+    /// The mounts that assemble a container's root file system (none for a plain
+    /// directory).
+    pub fn rootfs_mounts(&self, c: &Container) -> Result<Vec<liana_images::snapshot::Mount>> {
+        Ok(match &c.rootfs {
+            crate::record::RootfsSource::Snapshot { key, .. } => {
+                self.store()?.snapshotter().mounts(key)?
+            }
+            crate::record::RootfsSource::Overlay { lower, .. } => {
+                crate::layers::mount_of(lower, &self.paths.container_dir(&c.id))
+            }
+            crate::record::RootfsSource::Dir { .. } => Vec::new(),
+        })
+    }
+
     /// The monitor binary.
     pub fn monitor_path(&self) -> Result<PathBuf> {
         let candidates = [

@@ -147,6 +147,7 @@ impl Engine {
         });
         let driver = match &c.rootfs {
             RootfsSource::Snapshot { snapshotter, .. } => snapshotter.clone(),
+            RootfsSource::Overlay { .. } => "overlay".into(),
             RootfsSource::Dir { .. } => "rootfs".into(),
         };
         let (path, args) = c

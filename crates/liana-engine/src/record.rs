@@ -60,6 +60,14 @@ pub enum RootfsSource {
         /// The mounts the snapshotter returned.
         mounts: Vec<liana_images::snapshot::Mount>,
     },
+    /// The container's own overlay layer over the image's layers (see
+    /// [`crate::layers`]).
+    Overlay {
+        /// The image's top snapshot (leased by the container).
+        image_snapshot: String,
+        /// Its lower directories, top first.
+        lower: Vec<PathBuf>,
+    },
     /// A plain directory (`--rootfs`).
     Dir {
         /// The directory.

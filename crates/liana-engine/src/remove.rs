@@ -27,15 +27,31 @@ impl Engine {
             return Ok(());
         }
         let exit = read_exit_file(&self.paths.exit_file(id));
-        self.release(&c);
+        self.finish(&c, exit.map(|e| (e.exit_code, e.exited_at)))
+    }
+
+    /// [`Engine::cleanup`] in the process that monitored the container, which knows
+    /// its record and exit.
+    pub(crate) fn cleanup_after(
+        &self,
+        c: &Container,
+        exit: Option<&liana_monitor::exitfile::Exit>,
+    ) -> Result<()> {
+        let _lock = ContainerLock::acquire(&self.paths.run_dir(&c.id))?;
+        let exit = exit.map(|e| (e.code, humantime::format_rfc3339_nanos(e.time).to_string()));
+        self.finish(c, exit)
+    }
+
+    fn finish(&self, c: &Container, exit: Option<(i32, String)>) -> Result<()> {
+        self.release(c);
         if c.settings.rm {
-            return self.remove_locked(&c, true);
+            return self.remove_locked(c, true);
         }
-        self.db()?.update(id, |r| {
+        self.db()?.update(&c.id, |r| {
             r.state.status = Some(Status::Exited);
             r.state.pid = 0;
-            r.state.exit_code = Some(exit.as_ref().map_or(-1, |e| e.exit_code));
-            r.state.finished_at = exit.map(|e| e.exited_at);
+            r.state.exit_code = Some(exit.as_ref().map_or(-1, |e| e.0));
+            r.state.finished_at = exit.map(|e| e.1);
         })?;
         Ok(())
     }
@@ -50,7 +66,7 @@ impl Engine {
             }
             Err(e) => tracing::warn!("cleanup {}: {e}", c.id),
         }
-        if let RootfsSource::Snapshot { .. } = c.rootfs {
+        if !matches!(c.rootfs, RootfsSource::Dir { .. }) {
             if let Err(e) = crate::mount::unmount_rootfs(&[], &self.paths.rootfs_mount(&c.id)) {
                 tracing::warn!("cleanup {}: {e}", c.id);
             }

@@ -223,6 +223,21 @@ fn runtime_start(
     Ok(pid)
 }
 
+/// The state of a container just started.
+fn running_state(pid: i32, monitor: i32) -> crate::record::State {
+    crate::record::State {
+        status: Some(Status::Running),
+        pid,
+        pid_start: liana_container::state::proc_stat(pid).map_or(0, |s| s.start_time),
+        monitor_pid: monitor,
+        monitor_start: liana_container::state::proc_stat(monitor).map_or(0, |s| s.start_time),
+        started_at: Some(now()),
+        finished_at: None,
+        exit_code: None,
+        start_count: 1,
+    }
+}
+
 fn now() -> String {
     humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
 }
@@ -230,11 +245,10 @@ fn now() -> String {
 impl Engine {
     /// Mounts the root file system when it is not, and clears the last run's leftovers.
     fn prepare_start(&self, c: &Container) -> Result<()> {
-        if let RootfsSource::Snapshot { key, .. } = &c.rootfs {
+        if !matches!(c.rootfs, RootfsSource::Dir { .. }) {
             let target = self.paths.rootfs_mount(&c.id);
             if !crate::mount::is_mounted(&target) {
-                let mounts = self.store()?.snapshotter().mounts(key)?;
-                crate::mount::mount_rootfs(&mounts, &target)?;
+                crate::mount::mount_rootfs(&self.rootfs_mounts(c)?, &target)?;
             }
         }
         let run_dir = self.paths.run_dir(&c.id);
@@ -243,29 +257,33 @@ impl Engine {
     }
 
     fn mark_running(&self, id: &str, pid: i32, monitor: i32) -> Result<Container> {
-        let pid_start = liana_container::state::proc_stat(pid).map_or(0, |s| s.start_time);
-        let mon_start = liana_container::state::proc_stat(monitor).map_or(0, |s| s.start_time);
+        let st = running_state(pid, monitor);
         self.db()?.update(id, |r| {
-            r.state.status = Some(Status::Running);
-            r.state.pid = pid;
-            r.state.pid_start = pid_start;
-            r.state.monitor_pid = monitor;
-            r.state.monitor_start = mon_start;
-            r.state.started_at = Some(now());
-            r.state.exit_code = None;
-            r.state.start_count += 1;
+            let count = r.state.start_count;
+            r.state = st;
+            r.state.start_count = count + 1;
         })
     }
 
     /// Starts a container in the background under a `liana-monitor`.
     pub fn start(&self, needle: &str) -> Result<Container> {
         let c0 = self.lookup(needle)?;
-        let run_dir = self.paths.run_dir(&c0.id);
-        let _lock = ContainerLock::acquire(&run_dir)?;
+        let lock = ContainerLock::acquire(&self.paths.run_dir(&c0.id))?;
         let c = self
             .db()?
             .get(&c0.id)?
             .ok_or_else(|| Error::NoSuchContainer(needle.into()))?;
+        self.start_locked(c, lock)
+    }
+
+    /// [`Engine::start`] of a container this process just created (`run -d`).
+    pub fn start_created(&self, c: Container) -> Result<Container> {
+        let lock = ContainerLock::acquire(&self.paths.run_dir(&c.id))?;
+        self.start_locked(c, lock)
+    }
+
+    fn start_locked(&self, c: Container, _lock: ContainerLock) -> Result<Container> {
+        let run_dir = self.paths.run_dir(&c.id);
         check_startable(&c, self)?;
         self.prepare_start(&c)?;
         let rt = self.runtime(&c.settings.runtime)?;
@@ -427,7 +445,41 @@ impl Engine {
     /// client; returns the container's exit code once it is cleaned up.
     pub fn start_attached(&self, needle: &str, local: Local) -> Result<i32> {
         let c0 = self.lookup(needle)?;
-        let id = c0.id.clone();
+        let lock = ContainerLock::acquire(&self.paths.run_dir(&c0.id))?;
+        let c = self
+            .db()?
+            .get(&c0.id)?
+            .ok_or_else(|| Error::NoSuchContainer(needle.into()))?;
+        self.run_attached(c, lock, local)
+    }
+
+    /// `run` without `-d`: creates the container and runs it with this process as its
+    /// monitor. The record is written once, already running (one database
+    /// transaction fewer on the way in).
+    pub fn run_attached_new(
+        &self,
+        o: &crate::options::RunOptions,
+        src: crate::create::ImageSource,
+        local: Local,
+    ) -> Result<i32> {
+        let p = self.prepare(o, src)?;
+        let lock = ContainerLock::acquire(&self.paths.run_dir(&p.container.id))?;
+        let c = p.container.clone();
+        self.run_attached_inner(c, lock, local, Some(p))
+    }
+
+    fn run_attached(&self, c: Container, lock: ContainerLock, local: Local) -> Result<i32> {
+        self.run_attached_inner(c, lock, local, None)
+    }
+
+    fn run_attached_inner(
+        &self,
+        c: Container,
+        lock: ContainerLock,
+        local: Local,
+        mut pending: Option<crate::create::Prepared<'_>>,
+    ) -> Result<i32> {
+        let id = c.id.clone();
         let run_dir = self.paths.run_dir(&id);
         let signals = SigSet::catchable_except(&[
             libc::SIGPIPE,
@@ -441,11 +493,6 @@ impl Engine {
             libc::SIGTTIN,
             libc::SIGTTOU,
         ]);
-        let lock = ContainerLock::acquire(&run_dir)?;
-        let c = self
-            .db()?
-            .get(&id)?
-            .ok_or_else(|| Error::NoSuchContainer(needle.into()))?;
         check_startable(&c, self)?;
         self.prepare_start(&c)?;
         let rt = self.runtime(&c.settings.runtime)?;
@@ -465,7 +512,21 @@ impl Engine {
         let pid = runtime_start(rt.as_ref(), &c, &bundle, &mut stdio)?;
         drop(stdio.container);
         drop(stdio.console);
-        self.mark_running(&id, pid, std::process::id() as i32)?;
+        let monitor = std::process::id() as i32;
+        let running = match pending.as_mut() {
+            Some(p) => {
+                p.container.state = running_state(pid, monitor);
+                if let Err(e) = self.commit(p) {
+                    let _ = rt.kill(&id, libc::SIGKILL, true);
+                    // SAFETY: waitpid on the init, our child.
+                    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                    let _ = rt.delete(&id, true);
+                    return Err(e);
+                }
+                p.container.clone()
+            }
+            None => self.mark_running(&id, pid, monitor)?,
+        };
         drop(lock);
         let driver = LogDriver::parse(&c.settings.log_driver).unwrap_or(LogDriver::K8sFile);
         let log = LogWriter::open(&self.paths.log_file(&id), driver).ok();
@@ -498,7 +559,7 @@ impl Engine {
         if let Err(e) = liana_monitor::exitfile::write(&exit_file, &exit) {
             tracing::warn!("write {}: {e}", exit_file.display());
         }
-        self.cleanup(&id)?;
+        self.cleanup_after(&running, Some(&exit))?;
         Ok(exit.code)
     }
 

@@ -63,12 +63,12 @@ impl Exit {
     }
 }
 
-/// Writes `exit` to `path` atomically.
+/// Writes `exit` to `path` atomically (not synced: it lives in the runtime state
+/// directory, which a reboot empties anyway).
 pub fn write(path: &Path, exit: &Exit) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(exit.to_json().as_bytes())?;
-    f.sync_all()?;
     std::fs::rename(&tmp, path)
 }
 

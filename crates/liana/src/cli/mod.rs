@@ -242,14 +242,17 @@ fn exit_code(e: &anyhow::Error) -> i32 {
 /// Runs the command line; returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    let env = env::HostEnv::new(&cli);
     if cli.command.enters_containers() {
-        if let Err(e) = liana_container::sealed::ensure_sealed() {
-            eprintln!("Error: re-execute from a sealed copy of liana: {e}");
+        let exe = std::env::var_os("LIANA_EXE")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        if let Err(e) = liana_engine::exe::ensure_protected(&exe, &env.runroot) {
+            eprintln!("Error: re-execute from a protected copy of liana: {e}");
             return EXIT_FAILURE;
         }
     }
     init_logging(&cli.log_level);
-    let env = env::HostEnv::new(&cli);
     let ok = |r: anyhow::Result<()>| r.map(|()| 0);
     let res = match cli.command {
         Command::Image(c) => ok(image::run(&env, c)),

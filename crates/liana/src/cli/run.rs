@@ -195,25 +195,32 @@ fn options(a: &CreateArgs, detach: bool) -> RunOptions {
     }
 }
 
+fn image_source(
+    env: &HostEnv,
+    engine: &liana_engine::Engine,
+    a: &CreateArgs,
+) -> anyhow::Result<ImageSource> {
+    if a.rootfs {
+        return Ok(ImageSource::Rootfs(PathBuf::from(&a.image)));
+    }
+    let pull = PullOptions {
+        remote: env.remote(&a.remote)?,
+        ..Default::default()
+    };
+    Ok(ImageSource::Image(Box::new(
+        engine
+            .image_for_run(&a.image, &pull, &NoProgress)
+            .with_context(|| format!("image {}", a.image))?,
+    )))
+}
+
 fn create_container(
     env: &HostEnv,
     engine: &liana_engine::Engine,
     a: &CreateArgs,
     detach: bool,
 ) -> anyhow::Result<liana_engine::Container> {
-    let src = if a.rootfs {
-        ImageSource::Rootfs(PathBuf::from(&a.image))
-    } else {
-        let pull = PullOptions {
-            remote: env.remote(&a.remote)?,
-            ..Default::default()
-        };
-        ImageSource::Image(Box::new(
-            engine
-                .image_for_run(&a.image, &pull, &NoProgress)
-                .with_context(|| format!("image {}", a.image))?,
-        ))
-    };
+    let src = image_source(env, engine, a)?;
     Ok(engine.create(&options(a, detach), src)?)
 }
 
@@ -225,28 +232,22 @@ fn stdin_is_tty() -> bool {
 /// `run`: returns the container's exit code (0 when detached).
 pub fn run(env: &HostEnv, a: RunArgs) -> anyhow::Result<i32> {
     let engine = env.engine()?;
-    let c = create_container(env, &engine, &a.create, a.detach)?;
     if a.detach {
-        if let Err(e) = engine.start(&c.id) {
-            let _ = engine.remove(&c.id, true, true);
+        let c = create_container(env, &engine, &a.create, true)?;
+        let id = c.id.clone();
+        if let Err(e) = engine.start_created(c) {
+            let _ = engine.remove(&id, true, true);
             return Err(e.into());
         }
-        println!("{}", c.id);
+        println!("{id}");
         return Ok(0);
     }
     let local = Local {
         stdin: a.create.interactive,
         tty: a.create.tty && stdin_is_tty(),
     };
-    match engine.start_attached(&c.id, local) {
-        Ok(code) => Ok(code),
-        Err(e) => {
-            if a.create.rm {
-                let _ = engine.remove(&c.id, true, true);
-            }
-            Err(e.into())
-        }
-    }
+    let src = image_source(env, &engine, &a.create)?;
+    Ok(engine.run_attached_new(&options(&a.create, false), src, local)?)
 }
 
 /// `create`: prints the new container's ID.
