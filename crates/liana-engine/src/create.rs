@@ -60,12 +60,6 @@ impl Drop for Undo<'_> {
         }
         let e = self.engine;
         let _ = crate::mount::unmount_rootfs(&[], &e.paths.rootfs_mount(&self.id));
-        if let Some(d) = &self.dir {
-            let target = d.join("rootfs");
-            if crate::mount::is_mounted(&target) {
-                let _ = rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH);
-            }
-        }
         if let (Some(k), Ok(s)) = (&self.snapshot, e.store()) {
             if let Err(err) = s.snapshotter().remove(k) {
                 tracing::warn!("undo create: remove snapshot {k}: {err}");
@@ -146,6 +140,7 @@ impl Engine {
                 format!("{log_driver:?}: expected k8s-file, json-file or none"),
             ));
         }
+        tracing::debug!(id = %id, "create: begin");
         let image_config = match &src {
             ImageSource::Image(r) => self.store()?.config(r)?.config().clone(),
             ImageSource::Rootfs(_) => None,
@@ -329,6 +324,7 @@ impl Engine {
             _ => unreachable!("source and record agree"),
         };
 
+        tracing::debug!(id = %id, "create: root file system ready");
         // Volumes: -v, then the image's VOLUMEs not already covered.
         let mut resolved: Vec<ResolvedMount> = Vec::new();
         let mut specs = Vec::new();
@@ -438,6 +434,7 @@ impl Engine {
             cgroup2: is_cgroup2(),
         };
         let spec = spec::generate(&input)?;
+        tracing::debug!(id = %id, "create: spec generated");
         let process = spec.process().clone().unwrap_or_default();
         c.command = process.args().clone().unwrap_or_default();
         c.settings.env = process.env().clone().unwrap_or_default();

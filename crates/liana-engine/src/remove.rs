@@ -44,6 +44,7 @@ impl Engine {
 
     fn finish(&self, c: &Container, exit: Option<(i32, String)>) -> Result<()> {
         self.release(c);
+        tracing::debug!(id = %c.id, "released");
         if c.settings.rm {
             return self.remove_locked(c, true);
         }

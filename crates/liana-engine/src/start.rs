@@ -188,6 +188,7 @@ fn runtime_start(
         stdio.container[2].as_raw_fd(),
     ];
     let console = stdio.console.as_ref().map(|(_, p, _)| p.as_path());
+    tracing::debug!(id = %c.id, runtime = rt.name(), "runtime create");
     let pid = match rt.create(&c.id, bundle, raw, console) {
         Ok(p) => p,
         Err(crate::runtime::RuntimeError::Failed {
@@ -216,10 +217,12 @@ fn runtime_start(
             }
         }
     }
+    tracing::debug!(id = %c.id, pid, "runtime start");
     if let Err(e) = rt.start(&c.id) {
         let _ = rt.delete(&c.id, true);
         return Err(e.into());
     }
+    tracing::debug!(id = %c.id, "started");
     Ok(pid)
 }
 
@@ -528,6 +531,7 @@ impl Engine {
             None => self.mark_running(&id, pid, monitor)?,
         };
         drop(lock);
+        tracing::debug!(id = %id, "recorded as running");
         let driver = LogDriver::parse(&c.settings.log_driver).unwrap_or(LogDriver::K8sFile);
         let log = LogWriter::open(&self.paths.log_file(&id), driver).ok();
         let _raw = if local.tty {
@@ -555,6 +559,7 @@ impl Engine {
         })
         .map_err(Error::sys("monitor the container"))?;
         drop(_raw);
+        tracing::debug!(id = %id, code = exit.code, "exited");
         let exit_file = self.paths.exit_file(&id);
         if let Err(e) = liana_monitor::exitfile::write(&exit_file, &exit) {
             tracing::warn!("write {}: {e}", exit_file.display());

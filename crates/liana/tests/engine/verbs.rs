@@ -95,6 +95,33 @@ fn image_config_and_flags() {
         l.ok(&a)
     };
     assert_eq!(run(&["--hostname", "box", &img, "hostname"]).trim(), "box");
+    // resource flags reach the container's cgroups (v1 here; the files it sees)
+    let limits = run(&[
+        "--cpus",
+        "0.5",
+        "--cpu-shares",
+        "512",
+        "--pids-limit",
+        "100",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "--cpuset-cpus",
+        "0",
+        &img,
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares \
+         /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes \
+         /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes /sys/fs/cgroup/cpuset/cpuset.cpus",
+    ]);
+    if std::path::Path::new("/sys/fs/cgroup/memory").exists() {
+        assert_eq!(
+            limits.split_whitespace().collect::<Vec<_>>(),
+            ["50000", "512", "100", "67108864", "134217728", "0"]
+        );
+    }
     assert!(run(&[&img, "cat", "/etc/hosts"]).contains("127.0.0.1"));
     assert_eq!(run(&["-u", "nobody", &img, "id", "-un"]).trim(), "nobody");
     assert_eq!(run(&["--entrypoint", "echo", &img, "a", "b"]).trim(), "a b");
