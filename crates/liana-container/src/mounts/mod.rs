@@ -76,6 +76,31 @@ pub fn bind_source(m: &Mount, bundle: &Path) -> PathBuf {
     }
 }
 
+/// Where a bind source lies inside the container's rootfs: the rest of its path, to be
+/// resolved in the rootfs like a destination (so that `..` and symlinks of the image
+/// cannot reach host files), or `None` for a host path. The source's ancestors are
+/// compared with the rootfs, shortest first, so the bundle's own path may go through
+/// symlinks.
+pub fn source_in_rootfs(source: &Path, rootfs: &Path) -> Option<PathBuf> {
+    let rootfs = std::fs::canonicalize(rootfs).ok()?;
+    let mut ancestors: Vec<&Path> = source.ancestors().collect();
+    ancestors.reverse();
+    ancestors
+        .into_iter()
+        .find(|a| std::fs::canonicalize(a).is_ok_and(|c| c == rootfs))
+        .and_then(|a| source.strip_prefix(a).ok())
+        .map(Path::to_owned)
+}
+
+/// Opens a bind source that [`source_in_rootfs`] placed inside the rootfs, as O_PATH.
+pub fn open_source_in_root(root: &Root, rel: &Path) -> io::Result<OwnedFd> {
+    let rel = rel
+        .to_str()
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let rel = root.resolve(Path::new(rel))?;
+    root.open_at(&rel, OFlags::PATH)
+}
+
 /// True when the mount is a bind mount (by option or type).
 pub fn is_bind(m: &Mount) -> bool {
     let o = MountOptions::parse(m.options().as_deref().unwrap_or_default()).unwrap_or_default();
@@ -122,7 +147,15 @@ fn mount_one(
     match kind {
         Kind::Bind => {
             let source = bind_source(m, ctx.bundle);
-            let is_dir = match &tree {
+            // A source inside the rootfs is opened there, never through the host's view.
+            let in_root = match (&tree, source_in_rootfs(&source, root.path())) {
+                (None, Some(rel)) => Some(op(
+                    || format!("open bind source {} in the rootfs", source.display()),
+                    open_source_in_root(root, &rel),
+                )?),
+                _ => None,
+            };
+            let is_dir = match tree.as_ref().or(in_root.as_ref()) {
                 Some(fd) => rustix::fs::fstat(fd)
                     .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
                     .map_err(io::Error::from),
@@ -148,11 +181,14 @@ fn mount_one(
                     if opts.recursive {
                         flags |= libc::MS_REC;
                     }
-                    let src = op(
-                        || "source path".into(),
-                        CString::new(source.as_os_str().as_encoded_bytes())
-                            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL)),
-                    )?;
+                    let src = match &in_root {
+                        Some(fd) => sys::fd_path(fd.as_fd()),
+                        None => op(
+                            || "source path".into(),
+                            CString::new(source.as_os_str().as_encoded_bytes())
+                                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL)),
+                        )?,
+                    };
                     op(
                         || format!("bind {}", source.display()),
                         sys::mount(Some(&src), &sys::fd_path(target.as_fd()), None, flags, None),
@@ -362,5 +398,58 @@ pub fn remount_bind(root: &Root, rel: &str, flags: libc::c_ulong) -> io::Result<
             sys::mount(None, &path, None, base | flags | keep, None)
         }
         r => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_inside_the_rootfs_are_found() {
+        let bundle = tempfile::tempdir().unwrap();
+        let rootfs = bundle.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("data")).unwrap();
+        std::os::unix::fs::symlink("/etc", rootfs.join("data/abs")).unwrap();
+        let alias = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(bundle.path(), alias.path().join("b")).unwrap();
+        let cases = [
+            (rootfs.join("data/abs"), Some("data/abs")),
+            (rootfs.join("../../etc"), Some("../../etc")),
+            (rootfs.join("data/../../x"), Some("data/../../x")),
+            (alias.path().join("b/rootfs/data"), Some("data")),
+            (rootfs.clone(), Some("")),
+            (bundle.path().join("other"), None),
+            (PathBuf::from("/etc"), None),
+        ];
+        for (source, want) in cases {
+            assert_eq!(
+                source_in_rootfs(&source, &rootfs),
+                want.map(PathBuf::from),
+                "{}",
+                source.display()
+            );
+        }
+    }
+
+    #[test]
+    fn sources_resolve_in_the_rootfs() {
+        let bundle = tempfile::tempdir().unwrap();
+        let rootfs = bundle.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+        std::fs::write(rootfs.join("etc/in-image"), "").unwrap();
+        std::os::unix::fs::symlink("/etc", rootfs.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../../etc", rootfs.join("up")).unwrap();
+        let root = Root::open(&rootfs).unwrap();
+        for rel in ["abs", "up", "../../etc", "abs/../../etc"] {
+            let fd = open_source_in_root(&root, Path::new(rel)).unwrap();
+            let dir = rustix::fs::openat(
+                &fd,
+                "in-image",
+                OFlags::PATH | OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            );
+            assert!(dir.is_ok(), "{rel} left the rootfs");
+        }
     }
 }

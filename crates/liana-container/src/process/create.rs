@@ -556,14 +556,30 @@ fn prepare_trees(
         let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default())
             .map_err(|e| perr("options")(io::Error::other(e)))?;
         let src = mounts::bind_source(m, &config.bundle);
-        let c = CString::new(src.as_os_str().as_encoded_bytes())
-            .map_err(|_| perr("source")(io::Error::from_raw_os_error(libc::EINVAL)))?;
         let mut flags = sys::OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
         if opts.recursive {
             flags |= libc::AT_RECURSIVE as libc::c_uint;
         }
-        let tree = sys::open_tree(libc::AT_FDCWD, &c, flags)
-            .map_err(perr(&format!("open bind source {}", src.display())))?;
+        let tree = match mounts::source_in_rootfs(&src, &config.rootfs) {
+            // Inside the rootfs: resolved there, as the init would.
+            Some(rel) => {
+                let what = format!("open bind source {} in the rootfs", src.display());
+                let fd = crate::resolve::Root::open(&config.rootfs)
+                    .and_then(|root| mounts::open_source_in_root(&root, &rel))
+                    .map_err(perr(&what))?;
+                sys::open_tree(
+                    fd.as_raw_fd(),
+                    c"",
+                    flags | libc::AT_EMPTY_PATH as libc::c_uint,
+                )
+            }
+            None => {
+                let c = CString::new(src.as_os_str().as_encoded_bytes())
+                    .map_err(|_| perr("source")(io::Error::from_raw_os_error(libc::EINVAL)))?;
+                sys::open_tree(libc::AT_FDCWD, &c, flags)
+            }
+        }
+        .map_err(perr(&format!("open bind source {}", src.display())))?;
         if let Some(idmap) = idmap_of(m) {
             let userns = if idmap.uids.is_empty() && idmap.gids.is_empty() {
                 rustix::fs::open(
