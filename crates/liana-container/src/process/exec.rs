@@ -69,7 +69,8 @@ fn join_list(spec_ns: &[LinuxNamespace], init: i32) -> Vec<LinuxNamespace> {
         .collect()
 }
 
-/// Starts the process; returns once it is about to exec.
+/// Starts the process; returns once it has called execve (or with the error that kept
+/// it from getting there).
 pub fn start(opts: ExecOptions<'_>) -> Result<ExecStarted, CreateError> {
     let spec = &opts.config.spec;
     let spec_ns = spec
@@ -115,9 +116,12 @@ pub fn start(opts: ExecOptions<'_>) -> Result<ExecStarted, CreateError> {
         console: None,
     };
     let mut pids = vec![pid];
+    let mut ready = false;
     let r = (|| loop {
         let (msg, mut fds) = match parent_end.recv() {
             Ok(m) => m,
+            // The channel is close-on-exec: closed after Ready means execve succeeded.
+            Err(ChannelError::Closed) if ready => return Ok(()),
             Err(ChannelError::Closed) => {
                 return Err(CreateError::StageDied(
                     "exec process exited during set-up".into(),
@@ -156,7 +160,9 @@ pub fn start(opts: ExecOptions<'_>) -> Result<ExecStarted, CreateError> {
                 )?;
                 parent_end.send(&Msg::Ack)?;
             }
-            Msg::Ready => return Ok(()),
+            // Keep listening until execve: the seccomp filter, the last capability
+            // changes and execve itself can still fail.
+            Msg::Ready => ready = true,
             Msg::Error(m) => return Err(CreateError::Stage(m)),
             other => {
                 return Err(ChannelError::Unexpected {
