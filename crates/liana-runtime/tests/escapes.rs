@@ -493,7 +493,7 @@ fn run_with_console(rt: &Runtime, b: &Bundle, id: &str) -> (bool, String, String
         return (false, String::new(), stderr(&out));
     }
     let (master, _) = sock.take().expect("no pty master received");
-    let text = read_until(master.as_fd(), "\"isatty\"", 10.0);
+    let text = read_until(master.as_fd(), "", 10.0);
     (true, text, stderr(&out))
 }
 

@@ -638,7 +638,8 @@ impl FdReceiver {
     }
 }
 
-/// Reads what is available on `fd` for up to `secs` seconds, until `until` shows up.
+/// Reads what is available on `fd` for up to `secs` seconds, until `until` shows up
+/// (with an empty `until`, until end of file: a pty master once the process is gone).
 pub fn read_until(fd: std::os::fd::BorrowedFd<'_>, until: &str, secs: f64) -> String {
     use std::os::fd::AsRawFd;
     let mut out = Vec::new();
@@ -661,7 +662,7 @@ pub fn read_until(fd: std::os::fd::BorrowedFd<'_>, until: &str, secs: f64) -> St
             break;
         }
         out.extend_from_slice(&buf[..n as usize]);
-        if String::from_utf8_lossy(&out).contains(until) {
+        if !until.is_empty() && String::from_utf8_lossy(&out).contains(until) {
             break;
         }
     }
