@@ -571,6 +571,16 @@ impl FdReceiver {
             .prefix("liana-sock-")
             .tempdir()
             .unwrap();
+        Self::listen(dir, owner)
+    }
+
+    /// Takes the next connection at the same path (after [`FdReceiver::take`]).
+    pub fn again(self, owner: Option<(u32, u32)>) -> Self {
+        let _ = std::fs::remove_file(self.path());
+        Self::listen(self.dir, owner)
+    }
+
+    fn listen(dir: tempfile::TempDir, owner: Option<(u32, u32)>) -> Self {
         let path = dir.path().join("sock");
         let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
         if let Some((uid, gid)) = owner {
