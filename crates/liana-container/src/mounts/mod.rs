@@ -14,7 +14,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::Mount;
+use oci_spec::runtime::{LinuxIdMapping, Mount};
 use rustix::fs::OFlags;
 
 pub use options::{propagation_flag, IdRange, Idmap, MountOptions};
@@ -46,6 +46,34 @@ pub struct MountContext<'a> {
     pub userns: bool,
     /// The container has a private cgroup namespace.
     pub cgroupns: bool,
+    /// The container's uid and gid mappings, when the mounts are made by the runtime's
+    /// root outside the container's user namespace: `uid=`/`gid=` mount options are
+    /// container ids and must reach the kernel as host ids.
+    pub host_ids: Option<(&'a [LinuxIdMapping], &'a [LinuxIdMapping])>,
+}
+
+impl MountContext<'_> {
+    /// `data` with its `uid=N` and `gid=N` options mapped to host ids (see `host_ids`).
+    fn host_data(&self, data: Option<String>) -> Option<String> {
+        let (Some((uids, gids)), Some(data)) = (self.host_ids, data.as_deref()) else {
+            return data;
+        };
+        let map = |maps: &[LinuxIdMapping], v: &str| -> Option<String> {
+            let id: u32 = v.parse().ok()?;
+            maps.iter()
+                .find(|m| id >= m.container_id() && id - m.container_id() < m.size())
+                .map(|m| (m.host_id() + (id - m.container_id())).to_string())
+        };
+        let out: Vec<String> = data
+            .split(',')
+            .map(|o| match o.split_once('=') {
+                Some(("uid", v)) => map(uids, v).map_or(o.to_owned(), |h| format!("uid={h}")),
+                Some(("gid", v)) => map(gids, v).map_or(o.to_owned(), |h| format!("gid={h}")),
+                _ => o.to_owned(),
+            })
+            .collect();
+        Some(out.join(","))
+    }
 }
 
 /// How a config mount is carried out.
@@ -232,7 +260,14 @@ fn mount_one(
             } else {
                 None
             };
-            let r = mount_fs(root, &rel, &source, &fstype, flags, opts.data_string());
+            let r = mount_fs(
+                root,
+                &rel,
+                &source,
+                &fstype,
+                flags,
+                ctx.host_data(opts.data_string()),
+            );
             match r {
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EPERM) && fstype == "sysfs" => {
@@ -267,7 +302,7 @@ fn mount_one(
                         .filter(|d| !d.starts_with("gid="))
                         .cloned()
                         .collect();
-                    let data = (!data.is_empty()).then(|| data.join(","));
+                    let data = ctx.host_data((!data.is_empty()).then(|| data.join(",")));
                     op(
                         || "mount devpts".into(),
                         mount_fs(root, &rel, &source, &fstype, flags, data),
@@ -404,6 +439,37 @@ pub fn remount_bind(root: &Root, rel: &str, flags: libc::c_ulong) -> io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_options_become_host_ids() {
+        let m = |c: u32, h: u32, n: u32| -> LinuxIdMapping {
+            serde_json::from_value(serde_json::json!({"containerID": c, "hostID": h, "size": n}))
+                .unwrap()
+        };
+        let uids = [m(0, 100000, 65536)];
+        let gids = [m(0, 200000, 10), m(10, 300000, 10)];
+        let ctx = MountContext {
+            bundle: Path::new("/"),
+            userns: true,
+            cgroupns: false,
+            host_ids: Some((&uids, &gids)),
+        };
+        assert_eq!(
+            ctx.host_data(Some("mode=620,gid=5,uid=0,ptmxmode=0666".into())),
+            Some("mode=620,gid=200005,uid=100000,ptmxmode=0666".into())
+        );
+        assert_eq!(
+            ctx.host_data(Some("gid=12,uid=70000".into())),
+            Some("gid=300002,uid=70000".into()),
+            "unmapped ids are left for the kernel to refuse"
+        );
+        assert_eq!(ctx.host_data(None), None);
+        let plain = MountContext {
+            host_ids: None,
+            ..ctx
+        };
+        assert_eq!(plain.host_data(Some("gid=5".into())), Some("gid=5".into()));
+    }
 
     #[test]
     fn sources_inside_the_rootfs_are_found() {

@@ -305,17 +305,21 @@ pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
             Err(e) => return Err(e.into()),
         };
         match msg {
-            Msg::UserNsCreated => {
+            Msg::UserNsCreated | Msg::UserNsCreatedIn(_) => {
+                let pid = match msg {
+                    Msg::UserNsCreatedIn(p) => p,
+                    _ => bootstrap_pid,
+                };
                 let linux = spec.linux().as_ref().expect("user namespace implies linux");
                 user_ns::write_mappings(
-                    bootstrap_pid,
+                    pid,
                     linux.uid_mappings().as_deref().unwrap_or_default(),
                     linux.gid_mappings().as_deref().unwrap_or_default(),
                 )?;
                 let (mounts, trees) = if opts.rootless {
                     (Vec::new(), Vec::new())
                 } else {
-                    prepare_trees(&opts.config, bootstrap_pid)?
+                    prepare_trees(&opts.config, pid)?
                 };
                 let raw: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
                 parent_end.send_fds(&Msg::MappingsDone { mounts }, &raw)?;
@@ -525,7 +529,7 @@ fn lines(ranges: &[IdRange], container: &[LinuxIdMapping]) -> String {
 /// container's user namespace takes away access), idmapped where asked.
 fn prepare_trees(
     config: &Config,
-    bootstrap: i32,
+    in_userns: i32,
 ) -> Result<(Vec<usize>, Vec<OwnedFd>), CreateError> {
     let spec = &config.spec;
     let Some(list) = spec.mounts() else {
@@ -583,7 +587,7 @@ fn prepare_trees(
         if let Some(idmap) = idmap_of(m) {
             let userns = if idmap.uids.is_empty() && idmap.gids.is_empty() {
                 rustix::fs::open(
-                    format!("/proc/{bootstrap}/ns/user"),
+                    format!("/proc/{in_userns}/ns/user"),
                     OFlags::RDONLY | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
