@@ -419,7 +419,7 @@ fn exec_tty_with_console_socket() {
     let path = sock.path();
     let reader = std::thread::spawn(move || {
         let (master, _) = sock.take().expect("no pty master");
-        read_until(master.as_fd(), "done", 10.0)
+        read_until(master.as_fd(), "", 10.0)
     });
     let out = rt.run(&[
         "exec",

@@ -66,8 +66,8 @@ pub fn checker_bin() -> PathBuf {
 
 /// Fails the test unless it runs as root.
 pub fn require_root() {
-    // SAFETY: geteuid has no preconditions.
     assert_eq!(
+        // SAFETY: geteuid has no preconditions.
         unsafe { libc::geteuid() },
         0,
         "integration tests run real containers and need root (CI runs them as root)"
@@ -561,8 +561,11 @@ pub fn parse_report(out: &str) -> Value {
 /// `listenerPath`), on a thread.
 pub struct FdReceiver {
     dir: tempfile::TempDir,
-    thread: Option<std::thread::JoinHandle<Option<(std::os::fd::OwnedFd, Vec<u8>)>>>,
+    thread: Option<std::thread::JoinHandle<Option<Received>>>,
 }
+
+/// An fd received over a unix socket, and the bytes that came with it.
+pub type Received = (std::os::fd::OwnedFd, Vec<u8>);
 
 impl FdReceiver {
     /// Listens at a fresh path; `owner` gets the socket (for rootless runtimes).
@@ -643,7 +646,7 @@ impl FdReceiver {
     }
 
     /// Waits for the fd and whatever was sent with it.
-    pub fn take(&mut self) -> Option<(std::os::fd::OwnedFd, Vec<u8>)> {
+    pub fn take(&mut self) -> Option<Received> {
         self.thread.take()?.join().ok().flatten()
     }
 }
