@@ -57,9 +57,9 @@ pub fn checker_bin() -> PathBuf {
 /// Fails the test unless it runs as root.
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
     assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
+        euid, 0,
         "integration tests run real containers and need root (CI runs them as root)"
     );
 }
@@ -202,7 +202,7 @@ impl Bundle {
     }
 }
 
-fn as_user(mut cmd: Command, owner: Option<(u32, u32)>) -> Command {
+fn as_user(cmd: Command, owner: Option<(u32, u32)>) -> Command {
     match owner {
         None => cmd,
         Some(_) => {
