@@ -333,7 +333,7 @@ impl Runtime {
 
     /// `delete --regex PATTERN`: deletes every matching container; returns their ids.
     pub fn delete_matching(&self, pattern: &str, force: bool) -> Result<Vec<String>> {
-        let re = regex::Regex::new(&format!("^(?:{pattern})$"))
+        let re = regex_lite::Regex::new(&format!("^(?:{pattern})$"))
             .map_err(|e| Error::Invalid(format!("invalid --regex {pattern:?}: {e}")))?;
         let mut deleted = Vec::new();
         for name in state::list_ids(&self.root)? {
