@@ -283,12 +283,22 @@ pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         exec: false,
     };
 
+    let unified = match setup.cgroup.and_then(|m| m.unified_dir()) {
+        Some(d) => rustix::fs::open(
+            d,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok(),
+        None => None,
+    };
     // SAFETY: the runtime is single-threaded here; the child only runs the set-up
     // stages and ends with exec or _exit.
-    let pid = unsafe { super::fork() }.map_err(sys_err("fork"))?;
+    let (pid, in_unified) = unsafe { super::fork_into(unified.as_ref().map(|f| f.as_fd())) }
+        .map_err(sys_err("fork"))?;
     if pid == 0 {
         drop(parent_end);
-        bootstrap::run(&setup, child_end);
+        bootstrap::run(&setup, child_end, in_unified);
     }
     drop(child_end);
     cleanup.pids.push(pid);
