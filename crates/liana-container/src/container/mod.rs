@@ -317,7 +317,7 @@ impl Runtime {
         };
         let status = status_of(&dir, &saved, false);
         match status {
-            Status::Stopped | Status::Creating => {}
+            Status::Stopped | Status::Creating => kill_leftovers(&saved),
             Status::Created => kill_and_wait(&saved),
             Status::Running | Status::Paused if force => kill_and_wait(&saved),
             _ => {
@@ -467,6 +467,34 @@ fn kill_and_wait(saved: &Saved) {
                 let _ = m.thaw();
             }
             crate::freezer::thaw_pid(saved.pid);
+            thawed = true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// SIGKILLs whatever is still in the cgroup of a container whose init is gone and waits
+/// until the cgroup is empty, so that it can be removed: without a pid namespace of its
+/// own, processes outlive the init (runc kills them on delete too), and after a crash
+/// in the middle of `create` an init whose pid was never saved may still be there.
+/// Signals through the cgroup only: the saved pid may belong to another process by now.
+fn kill_leftovers(saved: &Saved) {
+    let Some(m) = manager_of(saved).filter(|m| m.exists()) else {
+        return;
+    };
+    let busy = || m.pids().is_ok_and(|p| !p.is_empty());
+    if !busy() {
+        return;
+    }
+    if let Err(e) = m.kill_all(nix::sys::signal::Signal::SIGKILL) {
+        tracing::debug!("kill what is left in the cgroup of {}: {e}", saved.id);
+    }
+    let started = Instant::now();
+    let mut thawed = false;
+    while busy() && started.elapsed() < Duration::from_secs(10) {
+        if !thawed && started.elapsed() > Duration::from_millis(200) {
+            // SIGKILL does not take effect in a frozen cgroup.
+            let _ = m.thaw();
             thawed = true;
         }
         std::thread::sleep(Duration::from_millis(2));
