@@ -278,6 +278,16 @@ impl Runtime {
         let id = self.id(id)?;
         let (dir, saved) = self.open(&id)?;
         let status = status_of(&dir, &saved, true);
+        if all && status == Status::Stopped {
+            // As runc: what outlived an init without a pid namespace of its own is still
+            // in the cgroup, and `kill --all` is how shims get rid of it.
+            if let Some(m) = manager_of(&saved).filter(|m| m.exists()) {
+                let signal = nix::sys::signal::Signal::try_from(sig)
+                    .map_err(|_| Error::Signal(signal.into()))?;
+                m.kill_all(signal)?;
+            }
+            return Ok(());
+        }
         if matches!(status, Status::Stopped | Status::Creating) {
             return Err(Error::InvalidState {
                 id: id.to_string(),
