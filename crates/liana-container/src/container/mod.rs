@@ -93,9 +93,7 @@ pub fn status_of(dir: &ContainerDir, saved: &Saved, locked_by_us: bool) -> Statu
     if !state::is_alive(saved.pid, saved.pid_start) {
         return Status::Stopped;
     }
-    if dir.fifo_exists() {
-        return Status::Created;
-    }
+    // A created container can be paused too (runc), and resumes to created.
     let frozen = match manager_of(saved) {
         Some(m) if m.exists() => matches!(
             m.freezer_state(),
@@ -105,6 +103,8 @@ pub fn status_of(dir: &ContainerDir, saved: &Saved, locked_by_us: bool) -> Statu
     };
     if frozen {
         Status::Paused
+    } else if dir.fifo_exists() {
+        Status::Created
     } else {
         Status::Running
     }
