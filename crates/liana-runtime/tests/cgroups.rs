@@ -873,3 +873,41 @@ fn a_created_container_pauses_and_resumes_to_created() {
     assert_eq!(rt.state(&id)["status"], "running");
     remove(&rt, &b, &id);
 }
+
+#[test]
+fn bad_resources_fail_naming_the_key_and_leave_nothing() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    let cases = [
+        (json!({"cpu": {"shares": 1}}), "cpu.shares"),
+        (json!({"cpu": {"cpus": "4095"}}), "cpu.cpus"),
+        (
+            json!({"cpu": {"quota": 100, "period": 100000}}),
+            "cpu.quota",
+        ),
+        (json!({"memory": {"swappiness": 200}}), "memory.swappiness"),
+        (
+            json!({"memory": {"limit": 1000000, "swap": 500000}}),
+            "memory.swap",
+        ),
+        (json!({"blockIO": {"weight": 5}}), "blockIO.weight"),
+        (
+            json!({"hugepageLimits": [{"pageSize": "3MB", "limit": 1}]}),
+            "hugepageLimits",
+        ),
+        // v2 key/values on a host whose memory controller is on v1.
+        (json!({"unified": {"memory.max": "100000"}}), "unified"),
+    ];
+    for (resources, key) in cases {
+        set_resources(&mut b, resources.clone());
+        let id = unique_id("bad-res");
+        let (code, out, err) = rt.run_container(&b, &id);
+        assert_ne!(code, 0, "{resources} ran: {out}");
+        assert!(
+            err.contains(key),
+            "{resources}: error does not name {key}: {err}"
+        );
+        assert!(out.is_empty(), "{resources}: the process ran");
+        assert_gone(&rt, &b, &id);
+    }
+}
