@@ -911,3 +911,34 @@ fn bad_resources_fail_naming_the_key_and_leave_nothing() {
         assert_gone(&rt, &b, &id);
     }
 }
+
+#[test]
+fn the_container_sees_its_own_cgroup_and_limits() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    set_resources(
+        &mut b,
+        json!({"memory": {"limit": 32 * MIB}, "pids": {"limit": 12}}),
+    );
+    b.args(&[
+        "/bin/sh",
+        "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max",
+    ]);
+    let id = unique_id("cgns");
+    let (code, out, err) = rt.run_container(&b, &id);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        [(32 * MIB).to_string().as_str(), "12"]
+    );
+    // In its cgroup namespace every hierarchy is rooted at the container's cgroup.
+    b.args(&["/checker", "report"]);
+    let r = rt.report(&b, &id);
+    let cg = r["cgroup"].as_str().unwrap();
+    assert!(!cg.is_empty());
+    for l in cg.lines() {
+        assert!(l.ends_with(":/"), "{cg}");
+    }
+    assert_gone(&rt, &b, &id);
+}
