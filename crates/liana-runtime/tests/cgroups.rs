@@ -942,3 +942,76 @@ fn the_container_sees_its_own_cgroup_and_limits() {
     }
     assert_gone(&rt, &b, &id);
 }
+
+fn key_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
+    if let Value::Object(m) = v {
+        for (k, v) in m {
+            let p = format!("{prefix}.{k}");
+            key_paths(v, &p, out);
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn events_stats_has_runcs_json_shape() {
+    let runc = Path::new("/usr/sbin/runc");
+    assert!(
+        runc.exists(),
+        "runc (Debian's /usr/sbin/runc) is the reference here"
+    );
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.args(&["/checker", "sleep", "60"]);
+    set_resources(
+        &mut b,
+        json!({"memory": {"limit": 32 * MIB}, "pids": {"limit": 20}}),
+    );
+    let id = unique_id("shape");
+    rt.run_detached(&b, &id);
+    let ours = stats(&rt, &id);
+    remove(&rt, &b, &id);
+
+    let runc_root = tempfile::tempdir().unwrap();
+    let runc_cmd = |args: &[&str]| {
+        let mut c = std::process::Command::new(runc);
+        c.arg("--root")
+            .arg(runc_root.path())
+            .args(args)
+            .stdin(Stdio::null());
+        output_via_files(c)
+    };
+    let rid = unique_id("shape-runc");
+    let out = runc_cmd(&["run", "-d", "--bundle", bundle_path(&b), &rid]);
+    assert!(
+        out.status.success(),
+        "runc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = runc_cmd(&["events", "--stats", &rid]);
+    let _ = runc_cmd(&["delete", "--force", &rid]);
+    let theirs: Value = serde_json::from_slice(&theirs.stdout).unwrap();
+
+    let (mut a, mut b_) = (Vec::new(), Vec::new());
+    key_paths(&ours, "", &mut a);
+    key_paths(&theirs, "", &mut b_);
+    // runc leaves hugetlb empty on a hybrid host (it only reads v1 hugetlb); liana reads
+    // the unified tree. Every other key runc prints, liana prints, and no more.
+    let keep = |v: Vec<String>| -> std::collections::BTreeSet<String> {
+        v.into_iter()
+            .filter(|p| !p.starts_with(".data.hugetlb."))
+            .collect()
+    };
+    let (a, b_) = (keep(a), keep(b_));
+    assert_eq!(
+        a.difference(&b_).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "keys runc does not print"
+    );
+    assert_eq!(
+        b_.difference(&a).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "keys runc prints that liana lacks"
+    );
+    assert!(cgroup_leftovers(&rid).is_empty());
+}
