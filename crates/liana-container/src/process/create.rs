@@ -185,7 +185,6 @@ pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         opts.rootless,
     )?;
 
-    let dir = ContainerDir::create(&opts.root, &opts.id)?;
     let (manager, resources) = match opts.cgroup.take() {
         Some((m, r)) => (Some(m), Some(r)),
         None => (None, None),
@@ -194,6 +193,7 @@ pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         // Unsupported values fail here, before anything exists.
         m.validate(r)?;
     }
+    let dir = ContainerDir::create(&opts.root, &opts.id)?;
     let mut cleanup = Cleanup {
         dir: Some(dir),
         pids: Vec::new(),
