@@ -32,9 +32,10 @@ pub enum BootstrapError {
     },
 }
 
-/// Runs the bootstrap stage; never returns.
-pub fn run(setup: &Setup<'_>, channel: Channel) -> ! {
-    match steps(setup, &channel) {
+/// Runs the bootstrap stage; never returns. `in_unified`: the process was forked into
+/// the container's cgroup2 directory already.
+pub fn run(setup: &Setup<'_>, channel: Channel, in_unified: bool) -> ! {
+    match steps(setup, &channel, in_unified) {
         Ok(never) => match never {},
         Err(e) => {
             let _ = channel.send(&Msg::Error(chain(&e)));
@@ -45,14 +46,14 @@ pub fn run(setup: &Setup<'_>, channel: Channel) -> ! {
 
 enum Never {}
 
-fn steps(setup: &Setup<'_>, channel: &Channel) -> Result<Never, BootstrapError> {
+fn steps(setup: &Setup<'_>, channel: &Channel, in_unified: bool) -> Result<Never, BootstrapError> {
     for &fd in &setup.close_after_fork {
         // SAFETY: these fds belong to the parent's objects, which this process never
         // uses or drops (it ends in exec or _exit).
         unsafe { libc::close(fd) };
     }
     if let Some(cg) = setup.cgroup {
-        cg.apply(0)?;
+        cg.apply_self(in_unified)?;
     }
     let plan = setup.ns_plan;
     plan.join_all()?;

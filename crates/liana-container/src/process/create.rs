@@ -185,7 +185,6 @@ pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         opts.rootless,
     )?;
 
-    let dir = ContainerDir::create(&opts.root, &opts.id)?;
     let (manager, resources) = match opts.cgroup.take() {
         Some((m, r)) => (Some(m), Some(r)),
         None => (None, None),
@@ -194,6 +193,7 @@ pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         // Unsupported values fail here, before anything exists.
         m.validate(r)?;
     }
+    let dir = ContainerDir::create(&opts.root, &opts.id)?;
     let mut cleanup = Cleanup {
         dir: Some(dir),
         pids: Vec::new(),
@@ -283,12 +283,22 @@ pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         exec: false,
     };
 
+    let unified = match setup.cgroup.and_then(|m| m.unified_dir()) {
+        Some(d) => rustix::fs::open(
+            d,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok(),
+        None => None,
+    };
     // SAFETY: the runtime is single-threaded here; the child only runs the set-up
     // stages and ends with exec or _exit.
-    let pid = unsafe { super::fork() }.map_err(sys_err("fork"))?;
+    let (pid, in_unified) = unsafe { super::fork_into(unified.as_ref().map(|f| f.as_fd())) }
+        .map_err(sys_err("fork"))?;
     if pid == 0 {
         drop(parent_end);
-        bootstrap::run(&setup, child_end);
+        bootstrap::run(&setup, child_end, in_unified);
     }
     drop(child_end);
     cleanup.pids.push(pid);

@@ -101,14 +101,24 @@ pub fn start(opts: ExecOptions<'_>) -> Result<ExecStarted, CreateError> {
         seccomp: opts.seccomp,
         exec: true,
     };
+    let unified = match setup.cgroup.and_then(|m| m.unified_dir()) {
+        Some(d) => rustix::fs::open(
+            d,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok(),
+        None => None,
+    };
     // SAFETY: single-threaded; the child ends in exec or _exit.
-    let pid = unsafe { super::fork() }.map_err(|source| CreateError::Sys {
-        op: "fork".into(),
-        source,
-    })?;
+    let (pid, in_unified) = unsafe { super::fork_into(unified.as_ref().map(|f| f.as_fd())) }
+        .map_err(|source| CreateError::Sys {
+            op: "fork".into(),
+            source,
+        })?;
     if pid == 0 {
         drop(parent_end);
-        bootstrap::run(&setup, child_end);
+        bootstrap::run(&setup, child_end, in_unified);
     }
     drop(child_end);
     let mut started = ExecStarted {

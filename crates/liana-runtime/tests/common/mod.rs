@@ -66,10 +66,10 @@ pub fn checker_bin() -> PathBuf {
 
 /// Fails the test unless it runs as root.
 pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
     assert_eq!(
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() },
-        0,
+        euid, 0,
         "integration tests run real containers and need root (CI runs them as root)"
     );
 }
@@ -512,7 +512,7 @@ pub fn assert_gone(rt: &Runtime, b: &Bundle, id: &str) {
 }
 
 /// Waits up to `secs` seconds for `path` to exist.
-pub fn wait_for(path: &Path, secs: f64) -> bool {
+pub fn wait_for_file(path: &Path, secs: f64) -> bool {
     let start = std::time::Instant::now();
     while start.elapsed().as_secs_f64() < secs {
         if path.exists() {
@@ -680,4 +680,108 @@ pub fn read_until(fd: std::os::fd::BorrowedFd<'_>, until: &str, secs: f64) -> St
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Polls `f` every 20 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_for(timeout: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn pid_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().chars().next())
+        })
+        .flatten()
+        .is_some_and(|st| st != 'Z' && st != 'X')
+}
+
+/// The host directory of `pid`'s cgroup in each hierarchy, keyed by v1 controller
+/// (`memory`, `cpu`, `name=systemd`...) and `""` for the unified hierarchy.
+pub fn cgroup_dirs(pid: i32) -> std::collections::BTreeMap<String, PathBuf> {
+    let mut mounts = std::collections::BTreeMap::new();
+    for l in std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+    {
+        let f: Vec<&str> = l.split(' ').collect();
+        let Some(sep) = f.iter().position(|x| *x == "-") else {
+            continue;
+        };
+        let (root, target, fstype) = (f[3], f[4], f[sep + 1]);
+        let keys: Vec<String> = match fstype {
+            "cgroup2" => vec![String::new()],
+            "cgroup" => f[sep + 3]
+                .split(',')
+                .filter(|o| !matches!(*o, "rw" | "ro" | "clone_children" | "noprefix"))
+                .filter(|o| !o.starts_with("release_agent=") && !o.starts_with("xattr"))
+                .map(str::to_owned)
+                .collect(),
+            _ => continue,
+        };
+        for k in keys {
+            mounts.insert(k, (root.to_owned(), PathBuf::from(target)));
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for l in std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap_or_default()
+        .lines()
+    {
+        let mut parts = l.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next(), parts.next().unwrap_or(""), parts.next());
+        let Some(path) = path else { continue };
+        for c in ctrls.split(',') {
+            if let Some((root, target)) = mounts.get(c) {
+                let rel = path
+                    .strip_prefix(root.as_str())
+                    .unwrap_or(path)
+                    .trim_start_matches('/');
+                out.insert(c.to_owned(), target.join(rel));
+            }
+        }
+    }
+    out
+}
+
+/// Reads a control file of `pid`'s cgroup in `controller`'s hierarchy, trimmed.
+pub fn cgroup_file(pid: i32, controller: &str, file: &str) -> String {
+    let dir = cgroup_dirs(pid)
+        .remove(controller)
+        .unwrap_or_else(|| panic!("pid {pid} has no {controller:?} cgroup"));
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.join(file).display()))
+        .trim()
+        .to_owned()
+}
+
+impl Runtime {
+    /// Runs with `input` on stdin (e.g. `update --resources -`).
+    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::{Seek, Write};
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(input).unwrap();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        let mut c = self.cmd(args);
+        c.stdin(f);
+        output_via_files(c)
+    }
+
+    /// `run -d --bundle B ID`, asserting success; returns the init pid.
+    pub fn run_detached(&self, b: &Bundle, id: &str) -> i32 {
+        self.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), id]);
+        self.state(id)["pid"].as_i64().unwrap() as i32
+    }
 }
