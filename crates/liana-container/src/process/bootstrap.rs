@@ -47,6 +47,21 @@ pub fn run(setup: &Setup<'_>, channel: Channel, in_unified: bool) -> ! {
 enum Never {}
 
 fn steps(setup: &Setup<'_>, channel: &Channel, in_unified: bool) -> Result<Never, BootstrapError> {
+    if setup.exec {
+        // The exec stage enters the container (its pid namespace, its user namespace)
+        // holding the runtime's fds and whatever its caller leaked, until execve. Not
+        // dumpable, a process of the container cannot ptrace it, take its fds with
+        // pidfd_getfd or open them through /proc/PID/fd, even with CAP_SYS_PTRACE in
+        // the container's user namespace (CVE-2016-9962). execve makes the container's
+        // process dumpable again as usual.
+        // SAFETY: PR_SET_DUMPABLE takes integers.
+        if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+            return Err(BootstrapError::Sys {
+                op: "make the exec stage not dumpable",
+                source: io::Error::last_os_error(),
+            });
+        }
+    }
     for &fd in &setup.close_after_fork {
         // SAFETY: these fds belong to the parent's objects, which this process never
         // uses or drops (it ends in exec or _exit).

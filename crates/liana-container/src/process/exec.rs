@@ -236,7 +236,20 @@ fn steps(setup: &Setup<'_>, channel: &Channel) -> Result<InitError, InitError> {
         unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
         channel.send_fds(&Msg::Console, &[master.as_raw_fd()])?;
     }
-    setup::apply_privileged(&plan, &procfs)?;
+    match setup::apply_privileged(&plan, &procfs) {
+        // Not dumpable (see bootstrap), the stage's /proc/self files belong to the
+        // runtime's user namespace's root: an unprivileged runtime cannot write its own
+        // oom_score_adj or LSM attributes then. Only for that, briefly, it is dumpable.
+        Err(setup::SetupError::Sys { source, .. })
+            if source.raw_os_error() == Some(libc::EACCES) =>
+        {
+            set_dumpable(true);
+            let r = setup::apply_privileged(&plan, &procfs);
+            set_dumpable(false);
+            r?;
+        }
+        r => r?,
+    }
     let mut seccomp_done = false;
     if let Some(p) = setup.seccomp.filter(|p| p.needs_listener()) {
         if plan.no_new_privileges {
@@ -262,4 +275,9 @@ fn steps(setup: &Setup<'_>, channel: &Channel) -> Result<InitError, InitError> {
     setup::reset_signals();
     finish(setup, &plan, seccomp_done)?;
     Ok(InitError::Setup(setup::exec(&exe, &plan.args, &plan.env)))
+}
+
+fn set_dumpable(on: bool) {
+    // SAFETY: PR_SET_DUMPABLE takes integers.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) };
 }
