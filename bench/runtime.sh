@@ -36,10 +36,13 @@ for rt in liana runc youki; do
     youki) [ -n "$YOUKI" ] && [ -x "$YOUKI" ] || continue; bin=$YOUKI ;;
   esac
   root=$W/state-$rt
-  add "$rt run" "$bin --root $root run --bundle $B bench-run"
-  add "$rt create+start+delete" "$bin --root $root create --bundle $B c1 && $bin --root $root start c1 && $bin --root $root delete --force c1"
+  # Every command runs under timeout(1) (the same cost for all): youki's foreground
+  # `run` now and then waits forever for a SIGCHLD here.
+  T="timeout -k 1 10"
+  add "$rt run" "$T $bin --root $root run --bundle $B bench-run"
+  add "$rt create+start+delete" "$T $bin --root $root create --bundle $B c1 && $T $bin --root $root start c1 && $T $bin --root $root delete --force c1"
 done
-add "baseline unshare+chroot" "unshare --mount --pid --fork --ipc --uts --net chroot $B/rootfs /bin/true"
+add "baseline unshare+chroot" "timeout -k 1 10 unshare --mount --pid --fork --ipc --uts --net chroot $B/rootfs /bin/true"
 args=()
 for i in "${!CMDS[@]}"; do args+=(-n "${NAMES[$i]}" "${CMDS[$i]}"); done
 hyperfine --warmup 3 --runs "$RUNS" --export-json "$W/out.json" "${args[@]}" >/dev/null
