@@ -107,7 +107,10 @@ fn steps(
             masked: &masked,
             readonly: &readonly,
             cwd: &plan.cwd,
-            userns: setup.ns.is_new(LinuxNamespaceType::User),
+            // mknod is refused in any user namespace but the initial one: a new one, or
+            // the one the runtime was started in (rootless podman's).
+            userns: setup.ns.is_new(LinuxNamespaceType::User)
+                || crate::user_ns::in_non_initial_userns(),
             cgroupns: setup.ns.is_private(LinuxNamespaceType::Cgroup),
             no_pivot: setup.no_pivot,
         };
