@@ -65,13 +65,10 @@ pub fn run(setup: &Setup<'_>, channel: &Channel, mut detached: Detached) -> ! {
         // only place left for the error.
         let _ = writeln!(std::io::stderr(), "liana-runtime: {msg}");
     }
-    exit_stage(
-        if matches!(e, InitError::Setup(SetupError::NotFound { .. })) {
-            127
-        } else {
-            1
-        },
-    )
+    exit_stage(match &e {
+        InitError::Setup(s) => s.exit_status(),
+        _ => 1,
+    })
 }
 
 fn steps(
