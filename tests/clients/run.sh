@@ -62,7 +62,7 @@ mkdir -p "$W/bin"
 RT=$W/bin/$(basename "$RT_IN")
 cp "$RT_IN" "$RT"; chmod 755 "$RT"
 
-echo "# runtime: $RT_IN ($("$RT" --version | head -1))"
+echo "# runtime: $RT_IN ($("$RT" --version | sed -n 1p))"
 echo "# workdir: $W"
 # Images: busybox-static as a one-layer image, its Cmd `sh`; "pause" (the CRI sandbox
 # image) sleeps. Imported by podman from the rootfs tarball, saved as docker archives for
