@@ -20,6 +20,7 @@ teardown_file() {
   . "$BATS_TEST_DIRNAME/lib/podman-env.sh"
   . "$BATS_TEST_DIRNAME/lib/containerd.sh"
   containerd_stop "$CTRD_DIR"
+  rmdir "$SHIM_ROOT" 2>/dev/null || true
 }
 
 teardown() {
