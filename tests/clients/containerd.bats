@@ -75,8 +75,8 @@ status_of() { ctr tasks ls | awk -v t="$1" '$1 == t {print $3}'; }
 }
 
 @test "ctr task kill: a signal reaches the init, its exit status is reported" {
-  run -0 crun -d "$IMAGE" c-kill sh -c 'trap "exit 9" USR1; while :; do sleep 0.1; done'
-  sleep 0.3
+  run -0 crun -d "$IMAGE" c-kill sh -c 'trap "exit 9" USR1; touch /tmp/ready; while :; do sleep 0.1; done'
+  wait_until 10 ctr task exec --exec-id ready c-kill test -e /tmp/ready
   run -0 ctr task kill -s SIGUSR1 c-kill
   wait_until 10 sh -c '[ "$(ctr tasks ls | awk '\''$1 == "c-kill" {print $3}'\'')" = STOPPED ]'
   run -0 ctr task delete c-kill

@@ -66,8 +66,8 @@ rtstate() { "$RT" --root "$SHIM_ROOT" state "$1" | jq -r .status; }
   run -0 cri inspect "$cid"
   [ "$output" = "RUNNING 0 -" ]
   [ "$(rtstate "$cid")" = running ]
-  run -0 --separate-stderr cri exec "$cid" sh -c 'echo exec-out; cat /proc/1/cmdline | tr "\0" " "'
-  [ "$output" = "$(printf 'exec-out\nsleep 1000 ')" ]
+  run -0 --separate-stderr cri exec "$cid" sh -c 'echo exec-out; id -u'
+  [ "$output" = "$(printf 'exec-out\n0')" ]
   run -4 cri exec "$cid" sh -c 'exit 4'
   wait_until 10 grep -q 'stdout F hello-log$' "$CRI_DIR/pods/c-a.log"
 }
