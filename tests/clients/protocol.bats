@@ -78,7 +78,7 @@ args() { jq --argjson a "$(printf '%s\n' "$@" | jq -R . | jq -s .)" '.process.ar
   wait_until 10 sh -c "'$RT' --root '$ROOT' state '$ID' | jq -e '.status == \"stopped\"'"
 }
 
-@test "exec: the process' exit status, 127 for a missing command" {
+@test "exec: the process' exit status, --env, --cwd; a missing command fails" {
   run -0 rtd run -d --bundle "$B" "$ID"
   run -5 rt exec "$ID" sh -c 'exit 5'
   run -0 --separate-stderr rt exec --env FOO=bar --cwd /tmp "$ID" sh -c 'echo $FOO $PWD'
