@@ -39,6 +39,7 @@ teardown_file() {
   . "$BATS_TEST_DIRNAME/lib/podman-env.sh"
   . "$BATS_TEST_DIRNAME/lib/containerd.sh"
   containerd_stop "$CRI_DIR"
+  rmdir "$SHIM_ROOT" 2>/dev/null || true   # only if empty: other CRIs may share it
 }
 
 cri() { /usr/bin/python3 "$BATS_TEST_DIRNAME/cri/crictl.py" "$CRI_DIR/containerd.sock" "$@"; }
