@@ -155,17 +155,34 @@ pub struct ContainerDir {
     id: ContainerId,
 }
 
-/// The default state root: /run/liana for root, $XDG_RUNTIME_DIR/liana otherwise.
+/// The default state root, chosen as runc chooses its own: `$XDG_RUNTIME_DIR/liana` for
+/// an unprivileged user, and also for uid 0 inside a user namespace unless `$USER` is
+/// `root` (rootless podman runs the runtime so, with the user's `XDG_RUNTIME_DIR`);
+/// `/run/liana` for the real root; `/tmp/liana-EUID` when `XDG_RUNTIME_DIR` is unset.
 pub fn default_root() -> PathBuf {
-    if rustix::process::geteuid().is_root() {
-        return PathBuf::from("/run/liana");
-    }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d).join("liana"),
-        _ => PathBuf::from(format!(
-            "/tmp/liana-{}",
-            rustix::process::geteuid().as_raw()
-        )),
+    let euid = rustix::process::geteuid();
+    let in_userns = euid.is_root() && crate::user_ns::in_non_initial_userns();
+    root_for(
+        euid.as_raw(),
+        in_userns,
+        std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
+        std::env::var_os("USER").as_deref(),
+    )
+}
+
+/// [`default_root`]'s decision, from its inputs.
+fn root_for(
+    euid: u32,
+    in_userns: bool,
+    xdg_runtime_dir: Option<&std::ffi::OsStr>,
+    user: Option<&std::ffi::OsStr>,
+) -> PathBuf {
+    let xdg = xdg_runtime_dir.filter(|d| !d.is_empty());
+    let honour_xdg = euid != 0 || (in_userns && user != Some(std::ffi::OsStr::new("root")));
+    match xdg {
+        Some(d) if honour_xdg => PathBuf::from(d).join("liana"),
+        _ if euid == 0 => PathBuf::from("/run/liana"),
+        _ => PathBuf::from(format!("/tmp/liana-{euid}")),
     }
 }
 
@@ -396,6 +413,39 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_root_follows_runc() {
+        use std::ffi::OsStr;
+        let xdg = Some(OsStr::new("/run/user/1000"));
+        let user = Some(OsStr::new("alice"));
+        let root = Some(OsStr::new("root"));
+        // The real root ignores XDG_RUNTIME_DIR.
+        assert_eq!(root_for(0, false, xdg, user), PathBuf::from("/run/liana"));
+        // Rootless podman: uid 0 in the user's namespace, USER is the user.
+        assert_eq!(
+            root_for(0, true, xdg, user),
+            PathBuf::from("/run/user/1000/liana")
+        );
+        assert_eq!(
+            root_for(0, true, xdg, None),
+            PathBuf::from("/run/user/1000/liana")
+        );
+        assert_eq!(root_for(0, true, xdg, root), PathBuf::from("/run/liana"));
+        assert_eq!(root_for(0, true, None, user), PathBuf::from("/run/liana"));
+        assert_eq!(
+            root_for(1000, false, xdg, user),
+            PathBuf::from("/run/user/1000/liana")
+        );
+        assert_eq!(
+            root_for(1000, false, Some(OsStr::new("")), user),
+            PathBuf::from("/tmp/liana-1000")
+        );
+        assert_eq!(
+            root_for(1000, false, None, user),
+            PathBuf::from("/tmp/liana-1000")
+        );
+    }
 
     fn saved(id: &str) -> Saved {
         Saved {

@@ -206,13 +206,10 @@ pub fn run_stage(setup: &Setup<'_>, channel: &Channel) -> ! {
         use std::io::Write;
         let _ = writeln!(std::io::stderr(), "liana-runtime exec: {msg}");
     }
-    exit_stage(
-        if matches!(e, InitError::Setup(setup::SetupError::NotFound { .. })) {
-            127
-        } else {
-            1
-        },
-    )
+    exit_stage(match &e {
+        InitError::Setup(s) => s.exit_status(),
+        _ => 1,
+    })
 }
 
 fn steps(setup: &Setup<'_>, channel: &Channel) -> Result<InitError, InitError> {

@@ -75,13 +75,10 @@ pub fn run(
         // only place left for the error.
         let _ = writeln!(std::io::stderr(), "liana-runtime: {msg}");
     }
-    exit_stage(
-        if matches!(e, InitError::Setup(SetupError::NotFound { .. })) {
-            127
-        } else {
-            1
-        },
-    )
+    exit_stage(match &e {
+        InitError::Setup(s) => s.exit_status(),
+        _ => 1,
+    })
 }
 
 fn steps(
@@ -127,7 +124,10 @@ fn steps(
             masked: &masked,
             readonly: &readonly,
             cwd: &plan.cwd,
-            userns: setup.ns.is_new(LinuxNamespaceType::User),
+            // mknod is refused in any user namespace but the initial one: a new one, or
+            // the one the runtime was started in (rootless podman's).
+            userns: setup.ns.is_new(LinuxNamespaceType::User)
+                || crate::user_ns::in_non_initial_userns(),
             cgroupns: setup.ns.is_private(LinuxNamespaceType::Cgroup),
             no_pivot: setup.no_pivot,
             host_ids: userns
