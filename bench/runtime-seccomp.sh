@@ -72,7 +72,7 @@ hyperfine -N --runs "$RUNS" --warmup 3 \
   -n "runc, podman profile" \
     "$RUNC --root $W/state-runc run --bundle $W/seccomp bench-runc" \
   -n "liana-runtime, podman profile, cold cache" \
-    --prepare "rm -rf $W/state-liana-cold/seccomp-cache" \
+    --prepare "rm -rf $W/state-liana-cold/.seccomp-cache" \
     "$LIANA --root $W/state-liana-cold run --bundle $W/seccomp bench-liana-cold" \
   -n "liana-runtime, no seccomp" \
     "$LIANA --root $W/state-liana run --bundle $W/plain bench-liana-plain" \

@@ -18,4 +18,7 @@ echo "== conformance: crun's test-suite against liana-runtime"
 cargo build --profile ci -q -p liana-runtime
 python3 tests/conformance/crun_suite.py target/ci/liana-runtime \
   --expect tests/conformance/expected.txt
+echo "== clients: podman, containerd and the CRI driving liana-runtime, then runc (tests the tests)"
+tests/clients/run.sh target/ci/liana-runtime
+tests/clients/run.sh "$(command -v runc)"
 echo "== all tiers passed"

@@ -71,7 +71,8 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// A validated container id: letters, digits, `_`, `+`, `-`, `.`; not `.` or `..`.
+/// A validated container id: letters, digits, `_`, `+`, `-`, `.`; not starting with
+/// `.` (names the state root keeps for itself).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ContainerId(String);
 
@@ -79,8 +80,7 @@ impl ContainerId {
     /// Validates `id`.
     pub fn new(id: &str) -> Result<Self, ConfigError> {
         let ok = !id.is_empty()
-            && id != "."
-            && id != ".."
+            && !id.starts_with('.')
             && id.len() <= 1024
             && id
                 .bytes()
@@ -629,7 +629,7 @@ mod tests {
     #[test]
     fn container_ids() {
         assert!(ContainerId::new("abc-1.2_x+y").is_ok());
-        for bad in ["", ".", "..", "a/b", "a b", "../x"] {
+        for bad in ["", ".", "..", "a/b", "a b", "../x", ".seccomp-cache"] {
             assert!(ContainerId::new(bad).is_err(), "{bad}");
         }
     }

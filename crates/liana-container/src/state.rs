@@ -8,6 +8,7 @@
 //!     status            JSON `Saved` (written atomically: temp file + rename)
 //!     config.json       the config the container was created with
 //!     exec.fifo         present while the container is `created`; `start` opens it
+//!   .seccomp-cache/     compiled seccomp programs (liana-seccomp's cache)
 //! ```
 //!
 //! The status a user sees is derived, never stored: `creating` while `status` has no pid,
@@ -35,6 +36,9 @@ pub const STATUS_FILE: &str = "status";
 pub const CONFIG_FILE: &str = "config.json";
 /// Name of the exec fifo.
 pub const FIFO_FILE: &str = "exec.fifo";
+/// Compiled seccomp programs, cached under the state root. Names starting with a dot
+/// are never container ids, so `list` and `delete --regex` leave it alone.
+pub const SECCOMP_CACHE_DIR: &str = ".seccomp-cache";
 
 /// Errors of the state store.
 #[derive(Debug, thiserror::Error)]
@@ -337,6 +341,7 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>, StateError> {
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
         .collect();
     ids.sort();
     Ok(ids)

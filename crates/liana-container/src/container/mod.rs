@@ -208,7 +208,7 @@ impl Runtime {
         let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
             Some(s) => Some(crate::seccomp::compile(
                 s,
-                &self.root.join("seccomp-cache"),
+                &self.root.join(crate::state::SECCOMP_CACHE_DIR),
             )?),
             None => None,
         };
