@@ -4,7 +4,7 @@
 #   run             `RUNTIME run` of /bin/true (foreground, deleted on exit)
 #   create+start+delete
 #   baseline        unshare + chroot + exec, what a container costs at the very least
-# Prints the mean wall times and liana's ratios. YOUKI (optional) is a youki binary
+# Prints median, mean and min wall times and liana's ratios (of medians). YOUKI (optional) is a youki binary
 # built with `cargo install youki --features v1 --root DIR` (cgroup v1 support is needed
 # on this machine); without it youki is left out. Run as root.
 set -euo pipefail
@@ -27,31 +27,40 @@ c["process"]["args"] = ["/bin/true"]
 json.dump(c, open(p, "w"))
 PY
 B=$W/bundle
-declare -a CMDS NAMES
-add() { NAMES+=("$1"); CMDS+=("$2"); }
+# Two hyperfine runs, each side by side: `run` and the baseline without a shell (-N),
+# create+start+delete through sh. youki's commands go through timeout(1): its foreground
+# `run` sometimes waits forever for a SIGCHLD here (about 1 ms more for youki).
+RUN_ARGS=() CSD_ARGS=() PREP=()
 for rt in liana runc youki; do
   case $rt in
-    liana) bin=$LIANA ;;
-    runc) bin=$(command -v runc) ;;
-    youki) [ -n "$YOUKI" ] && [ -x "$YOUKI" ] || continue; bin=$YOUKI ;;
+    liana) bin=$LIANA; T="" ;;
+    runc) bin=$(command -v runc); T="" ;;
+    youki) [ -n "$YOUKI" ] && [ -x "$YOUKI" ] || continue; bin=$YOUKI; T="timeout -k 1 10 " ;;
   esac
   root=$W/state-$rt
-  # Every command runs under timeout(1) (the same cost for all): youki's foreground
-  # `run` now and then waits forever for a SIGCHLD here.
-  T="timeout -k 1 10"
-  add "$rt run" "$T $bin --root $root run --bundle $B bench-run"
-  add "$rt create+start+delete" "$T $bin --root $root create --bundle $B c1 && $T $bin --root $root start c1 && $T $bin --root $root delete --force c1"
+  RUN_ARGS+=(-n "$rt run" "$T$bin --root $root run --bundle $B bench-run")
+  # Not timed: clears what a run cut by timeout(1) left behind.
+  PREP+=(--prepare "sh -c '$bin --root $root delete --force bench-run >/dev/null 2>&1 || true'")
+  CSD_ARGS+=(-n "$rt create+start+delete"
+    "$T$bin --root $root create --bundle $B c1 && $T$bin --root $root start c1 && $T$bin --root $root delete --force c1")
 done
-add "baseline unshare+chroot" "timeout -k 1 10 unshare --mount --pid --fork --ipc --uts --net chroot $B/rootfs /bin/true"
-args=()
-for i in "${!CMDS[@]}"; do args+=(-n "${NAMES[$i]}" "${CMDS[$i]}"); done
-hyperfine --warmup 3 --runs "$RUNS" --export-json "$W/out.json" "${args[@]}" >/dev/null
+RUN_ARGS+=(-n "baseline unshare+chroot" "unshare --mount --pid --fork --ipc --uts --net chroot $B/rootfs /bin/true")
+PREP+=(--prepare "true")
+hyperfine -N -i --warmup 3 --runs "$RUNS" "${PREP[@]}" --export-json "$W/run.json" "${RUN_ARGS[@]}" >/dev/null 2>&1
+hyperfine -i --warmup 3 --runs "$RUNS" --export-json "$W/csd.json" "${CSD_ARGS[@]}" >/dev/null 2>&1
+python3 -c 'import json,sys; r=[json.load(open(f))["results"] for f in sys.argv[2:]]; json.dump({"results": r[0]+r[1]}, open(sys.argv[1],"w"))' \
+  "$W/out.json" "$W/run.json" "$W/csd.json"
 python3 - "$W/out.json" <<'PY'
 import json, sys
-r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
-print(f"{'command':<32} {'mean ms':>9}")
-for k, v in r.items():
-    print(f"{k:<32} {v*1000:>9.2f}")
+res = json.load(open(sys.argv[1]))["results"]
+# Medians: a run now and then stalls on a loaded 2-core machine (or youki hangs and is
+# cut by timeout(1)); the median is what a user sees.
+r = {x["command"]: x["median"] for x in res}
+print(f"{'command':<32} {'median ms':>10} {'mean ms':>9} {'min ms':>8} {'failed':>7}")
+for x in res:
+    failed = sum(1 for c in x.get("exit_codes", []) if c)
+    print(f"{x['command']:<32} {x['median']*1000:>10.2f} {x['mean']*1000:>9.2f} "
+          f"{x['min']*1000:>8.2f} {failed:>7}")
 def ratio(a, b):
     if a in r and b in r:
         print(f"{a} / {b}: {r[a]/r[b]:.2f}x")
