@@ -149,6 +149,8 @@ pub struct Manager {
     pub(crate) skipped: Vec<String>,
     /// `cgroup.procs` of every cgroup, ready for [`Manager::apply`].
     procs: Vec<CString>,
+    /// `tasks` of every v1 cgroup, ready for [`Manager::apply_self`].
+    tasks: Vec<CString>,
     pub(crate) loader: Arc<dyn DeviceFilterLoader>,
 }
 
@@ -163,6 +165,7 @@ impl Clone for Manager {
             unified: self.unified.clone(),
             skipped: self.skipped.clone(),
             procs: self.procs.clone(),
+            tasks: self.tasks.clone(),
             loader: Arc::clone(&self.loader),
         }
     }
@@ -207,6 +210,7 @@ impl Manager {
             unified: None,
             skipped: Vec::new(),
             procs: Vec::new(),
+            tasks: Vec::new(),
             loader: Arc::new(KernelLoader),
         };
         match (config.driver, path) {
@@ -272,6 +276,7 @@ impl Manager {
             unified: None,
             skipped: Vec::new(),
             procs: Vec::new(),
+            tasks: Vec::new(),
             loader: Arc::new(KernelLoader),
         }
     }
@@ -287,6 +292,7 @@ impl Manager {
             unified: state.unified,
             skipped: state.skipped,
             procs: Vec::new(),
+            tasks: Vec::new(),
             loader: Arc::new(KernelLoader),
         };
         m.refresh_procs();
@@ -400,6 +406,52 @@ impl Manager {
         self.procs = dirs
             .filter_map(|d| CString::new(d.join("cgroup.procs").as_os_str().as_bytes()).ok())
             .collect();
+        self.tasks = self
+            .v1
+            .iter()
+            .filter_map(|c| CString::new(c.dir.join("tasks").as_os_str().as_bytes()).ok())
+            .collect();
+    }
+
+    /// The container's cgroup on the unified (v2) hierarchy, when it has one: a child
+    /// can be forked straight into it with `clone3(CLONE_INTO_CGROUP)`.
+    pub fn unified_dir(&self) -> Option<&Path> {
+        self.unified.as_ref().map(|u| u.dir.as_path())
+    }
+
+    /// Moves the calling process into the container's cgroups; the caller must be
+    /// single-threaded. On v1 it writes its thread to `tasks`: moving one thread does
+    /// not take the kernel's global threadgroup lock, whose first writer of a while
+    /// waits for an RCU grace period (~20 ms here) where `cgroup.procs` would. On the
+    /// unified hierarchy it writes `cgroup.procs`, unless `skip_unified` says the
+    /// process was forked there already (CLONE_INTO_CGROUP). Allocates nothing.
+    pub fn apply_self(&self, skip_unified: bool) -> Result<()> {
+        let files = self.tasks.iter().chain(
+            self.procs
+                .iter()
+                .skip(self.v1.len())
+                .filter(|_| !skip_unified),
+        );
+        for f in files {
+            match write_procs(f, b"0") {
+                Ok(()) => {}
+                Err(e)
+                    if self.rootless
+                        && !self.explicit_path
+                        && matches!(
+                            e.raw_os_error(),
+                            Some(libc::EACCES | libc::EPERM | libc::EROFS)
+                        ) => {}
+                Err(source) => {
+                    return Err(Error::AddPid {
+                        pid: 0,
+                        path: PathBuf::from(std::ffi::OsStr::from_bytes(f.as_bytes())),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Where `v1_name` (v1) / `v2_name` (unified) resources go, if anywhere.

@@ -19,6 +19,10 @@ pub enum Msg {
     /// bootstrap → parent: I am in my new user namespace; write my id mappings (and,
     /// when asked for, prepare detached mount trees).
     UserNsCreated,
+    /// bootstrap → parent: process PID (a helper of the bootstrap) is in the container's
+    /// new user namespace; write its id mappings (and prepare detached mount trees), as
+    /// for `UserNsCreated`.
+    UserNsCreatedIn(i32),
     /// parent → bootstrap: mappings written; `n` detached mount trees follow as fds,
     /// for these mount indexes.
     MappingsDone {

@@ -71,7 +71,8 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// A validated container id: letters, digits, `_`, `+`, `-`, `.`; not `.` or `..`.
+/// A validated container id: letters, digits, `_`, `+`, `-`, `.`; not starting with
+/// `.` (names the state root keeps for itself).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ContainerId(String);
 
@@ -79,8 +80,7 @@ impl ContainerId {
     /// Validates `id`.
     pub fn new(id: &str) -> Result<Self, ConfigError> {
         let ok = !id.is_empty()
-            && id != "."
-            && id != ".."
+            && !id.starts_with('.')
             && id.len() <= 1024
             && id
                 .bytes()
@@ -145,12 +145,21 @@ pub fn load_with(
         source,
     })?;
     let spec = parse_checked(&path, &bytes, precheck)?;
+    let in_file = |e: ConfigError| match e {
+        ConfigError::Invalid { field, reason } => ConfigError::Field {
+            path: path.clone(),
+            field,
+            message: reason,
+        },
+        other => other,
+    };
     let root = spec
         .root()
         .as_ref()
-        .ok_or_else(|| invalid("root", "missing: the container needs a root filesystem"))?;
+        .ok_or_else(|| invalid("root", "missing: the container needs a root filesystem"))
+        .map_err(in_file)?;
     if root.path().as_os_str().is_empty() {
-        return Err(invalid("root.path", "empty"));
+        return Err(in_file(invalid("root.path", "empty")));
     }
     let rootfs = bundle.join(root.path());
     let rootfs = std::fs::canonicalize(&rootfs)
@@ -165,7 +174,7 @@ pub fn load_with(
             path: rootfs.clone(),
             source,
         })?;
-    validate(&spec)?;
+    validate(&spec).map_err(in_file)?;
     Ok(Config {
         spec,
         bundle,
@@ -242,6 +251,24 @@ fn drop_unknown_capabilities(value: &mut Value) {
             });
         }
     }
+}
+
+/// True when `..` components climb above `/` (lexically).
+fn escapes_root(p: &Path) -> bool {
+    let mut depth: i32 = 0;
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            std::path::Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Namespace bookkeeping used by validation and by process creation.
@@ -391,6 +418,12 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
                     format!("{:?} is not an absolute path", m.destination()),
                 ));
             }
+            if escapes_root(m.destination()) {
+                return Err(invalid(
+                    format!("mounts[{i}].destination"),
+                    format!("{:?} escapes the container's root", m.destination()),
+                ));
+            }
             crate::mounts::MountOptions::parse(m.options().as_deref().unwrap_or_default())
                 .map_err(|reason| invalid(format!("mounts[{i}].options"), reason))?;
         }
@@ -511,6 +544,20 @@ mod tests {
     }
 
     #[test]
+    fn escaping_mount_destination_rejected() {
+        let e = with(|v| {
+            v["mounts"] =
+                serde_json::json!([{"destination":"/../../etc","type":"tmpfs","source":"t"}])
+        })
+        .unwrap_err();
+        assert_eq!(field_of(e), "mounts[0].destination");
+        with(|v| {
+            v["mounts"] = serde_json::json!([{"destination":"/a/../b","type":"tmpfs","source":"t"}])
+        })
+        .unwrap();
+    }
+
+    #[test]
     fn relative_namespace_path_rejected() {
         let e = with(|v| v["linux"]["namespaces"][1]["path"] = "proc/1/ns/pid".into()).unwrap_err();
         assert_eq!(field_of(e), "linux.namespaces[1].path");
@@ -582,7 +629,7 @@ mod tests {
     #[test]
     fn container_ids() {
         assert!(ContainerId::new("abc-1.2_x+y").is_ok());
-        for bad in ["", ".", "..", "a/b", "a b", "../x"] {
+        for bad in ["", ".", "..", "a/b", "a b", "../x", ".seccomp-cache"] {
             assert!(ContainerId::new(bad).is_err(), "{bad}");
         }
     }

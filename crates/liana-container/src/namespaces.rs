@@ -128,9 +128,18 @@ impl Plan {
         Ok(plan)
     }
 
-    /// Joins the namespaces given by path (in the calling process).
+    /// Joins the namespaces given by path (in the calling process). An unprivileged
+    /// runtime joins the user namespace first, for the capabilities it needs to join the
+    /// others; a privileged one joins it last, so that it can still join namespaces the
+    /// user namespace does not own (a container's pid namespace may belong to the
+    /// runtime's user namespace, see `process::bootstrap`).
     pub fn join_all(&self) -> Result<(), NamespaceError> {
-        for (t, path, fd) in &self.join {
+        let privileged = rustix::process::geteuid().is_root();
+        let mut order: Vec<&(LinuxNamespaceType, PathBuf, OwnedFd)> = self.join.iter().collect();
+        if privileged {
+            order.sort_by_key(|(t, _, _)| *t == LinuxNamespaceType::User);
+        }
+        for (t, path, fd) in order {
             setns(fd, clone_flag(*t)).map_err(|source| NamespaceError {
                 kind: spec_name(*t).into(),
                 path: Some(path.clone()),
@@ -143,15 +152,29 @@ impl Plan {
 
     /// Creates the new namespaces other than the user namespace.
     pub fn unshare_rest(&self) -> Result<(), NamespaceError> {
-        if self.unshare == 0 {
+        self.unshare_only(self.unshare)
+    }
+
+    /// Creates those of the new namespaces (other than the user namespace) in `flags`.
+    pub fn unshare_only(&self, flags: libc::c_int) -> Result<(), NamespaceError> {
+        let flags = self.unshare & flags;
+        if flags == 0 {
             return Ok(());
         }
-        unshare(self.unshare).map_err(|source| NamespaceError {
-            kind: describe(self.unshare),
+        unshare(flags).map_err(|source| NamespaceError {
+            kind: describe(flags),
             path: None,
             op: "create",
             source,
         })
+    }
+
+    /// The types of the new namespaces other than the user namespace, in join order.
+    pub fn new_types(&self) -> Vec<LinuxNamespaceType> {
+        ALL.iter()
+            .copied()
+            .filter(|t| *t != LinuxNamespaceType::User && self.unshare & clone_flag(*t) != 0)
+            .collect()
     }
 }
 

@@ -16,6 +16,9 @@ use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 
 const MAX_SYMLINKS: usize = 40;
 
+/// How many times a component that mkdir says exists may vanish again before lookup.
+const MAX_CREATE_RACES: usize = 16;
+
 /// What to create at the end of a path that does not exist yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Create {
@@ -99,6 +102,7 @@ impl Root {
         let mut todo: VecDeque<String> = components(path).into();
         let mut done: Vec<String> = Vec::new();
         let mut links = 0;
+        let mut races = 0;
         while let Some(comp) = todo.pop_front() {
             if comp == ".." {
                 done.pop();
@@ -155,8 +159,13 @@ impl Root {
                     };
                     match r {
                         Ok(()) => {}
-                        // Lost a race with a concurrent creator: look again.
-                        Err(rustix::io::Errno::EXIST) => {}
+                        // Lost a race with a concurrent creator: look again, a few times.
+                        // Some names exist for mkdir but never for open (procfs's
+                        // /proc/self/fd/N while fd N is the parent we hold): give up.
+                        Err(rustix::io::Errno::EXIST) if races < MAX_CREATE_RACES => {
+                            races += 1;
+                        }
+                        Err(rustix::io::Errno::EXIST) => return Err(e),
                         Err(e) => return Err(e.into()),
                     }
                     todo.push_front(name);
@@ -271,6 +280,20 @@ mod tests {
         std::fs::write(dir.path().join("f"), b"").unwrap();
         let e = root.create_all(Path::new("/f/x"), Create::Dir).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENOTDIR));
+    }
+
+    #[test]
+    fn name_that_exists_only_for_mkdir_fails_instead_of_looping() {
+        // /proc/self/fd/N where N is the fd the walk holds on /proc/self/fd itself: mkdir
+        // sees it, lookups after closing it do not. The walk must end (it used to spin
+        // forever). Other test threads may take that fd number meanwhile, so only the
+        // ending is checked.
+        let root = Root::open(Path::new("/")).unwrap();
+        let probe = root.open_at("proc/self/fd", OFlags::PATH).unwrap();
+        let next = std::os::fd::AsRawFd::as_raw_fd(&probe);
+        drop(probe);
+        let path = format!("/proc/self/fd/{next}");
+        let _ = root.create_all(Path::new(&path), Create::Dir);
     }
 
     #[test]

@@ -73,6 +73,12 @@ pub struct RootfsPlan<'a> {
     pub cgroupns: bool,
     /// Use MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// The container's uid and gid mappings when the runtime's root makes the mounts
+    /// outside the container's user namespace (see [`MountContext::host_ids`]).
+    pub host_ids: Option<(
+        &'a [oci_spec::runtime::LinuxIdMapping],
+        &'a [oci_spec::runtime::LinuxIdMapping],
+    )>,
 }
 
 /// Builds the root filesystem and switches into it. `between` runs after the mounts
@@ -103,6 +109,7 @@ pub fn prepare(
         bundle: plan.bundle,
         userns: plan.userns,
         cgroupns: plan.cgroupns,
+        host_ids: plan.host_ids,
     };
     mounts::mount_all(&root, plan.mounts, detached, &ctx)?;
 

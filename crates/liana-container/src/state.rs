@@ -8,6 +8,7 @@
 //!     status            JSON `Saved` (written atomically: temp file + rename)
 //!     config.json       the config the container was created with
 //!     exec.fifo         present while the container is `created`; `start` opens it
+//!   .seccomp-cache/     compiled seccomp programs (liana-seccomp's cache)
 //! ```
 //!
 //! The status a user sees is derived, never stored: `creating` while `status` has no pid,
@@ -35,6 +36,9 @@ pub const STATUS_FILE: &str = "status";
 pub const CONFIG_FILE: &str = "config.json";
 /// Name of the exec fifo.
 pub const FIFO_FILE: &str = "exec.fifo";
+/// Compiled seccomp programs, cached under the state root. Names starting with a dot
+/// are never container ids, so `list` and `delete --regex` leave it alone.
+pub const SECCOMP_CACHE_DIR: &str = ".seccomp-cache";
 
 /// Errors of the state store.
 #[derive(Debug, thiserror::Error)]
@@ -155,17 +159,34 @@ pub struct ContainerDir {
     id: ContainerId,
 }
 
-/// The default state root: /run/liana for root, $XDG_RUNTIME_DIR/liana otherwise.
+/// The default state root, chosen as runc chooses its own: `$XDG_RUNTIME_DIR/liana` for
+/// an unprivileged user, and also for uid 0 inside a user namespace unless `$USER` is
+/// `root` (rootless podman runs the runtime so, with the user's `XDG_RUNTIME_DIR`);
+/// `/run/liana` for the real root; `/tmp/liana-EUID` when `XDG_RUNTIME_DIR` is unset.
 pub fn default_root() -> PathBuf {
-    if rustix::process::geteuid().is_root() {
-        return PathBuf::from("/run/liana");
-    }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d).join("liana"),
-        _ => PathBuf::from(format!(
-            "/tmp/liana-{}",
-            rustix::process::geteuid().as_raw()
-        )),
+    let euid = rustix::process::geteuid();
+    let in_userns = euid.is_root() && crate::user_ns::in_non_initial_userns();
+    root_for(
+        euid.as_raw(),
+        in_userns,
+        std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
+        std::env::var_os("USER").as_deref(),
+    )
+}
+
+/// [`default_root`]'s decision, from its inputs.
+fn root_for(
+    euid: u32,
+    in_userns: bool,
+    xdg_runtime_dir: Option<&std::ffi::OsStr>,
+    user: Option<&std::ffi::OsStr>,
+) -> PathBuf {
+    let xdg = xdg_runtime_dir.filter(|d| !d.is_empty());
+    let honour_xdg = euid != 0 || (in_userns && user != Some(std::ffi::OsStr::new("root")));
+    match xdg {
+        Some(d) if honour_xdg => PathBuf::from(d).join("liana"),
+        _ if euid == 0 => PathBuf::from("/run/liana"),
+        _ => PathBuf::from(format!("/tmp/liana-{euid}")),
     }
 }
 
@@ -320,6 +341,7 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>, StateError> {
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
         .collect();
     ids.sort();
     Ok(ids)
@@ -396,6 +418,39 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_root_follows_runc() {
+        use std::ffi::OsStr;
+        let xdg = Some(OsStr::new("/run/user/1000"));
+        let user = Some(OsStr::new("alice"));
+        let root = Some(OsStr::new("root"));
+        // The real root ignores XDG_RUNTIME_DIR.
+        assert_eq!(root_for(0, false, xdg, user), PathBuf::from("/run/liana"));
+        // Rootless podman: uid 0 in the user's namespace, USER is the user.
+        assert_eq!(
+            root_for(0, true, xdg, user),
+            PathBuf::from("/run/user/1000/liana")
+        );
+        assert_eq!(
+            root_for(0, true, xdg, None),
+            PathBuf::from("/run/user/1000/liana")
+        );
+        assert_eq!(root_for(0, true, xdg, root), PathBuf::from("/run/liana"));
+        assert_eq!(root_for(0, true, None, user), PathBuf::from("/run/liana"));
+        assert_eq!(
+            root_for(1000, false, xdg, user),
+            PathBuf::from("/run/user/1000/liana")
+        );
+        assert_eq!(
+            root_for(1000, false, Some(OsStr::new("")), user),
+            PathBuf::from("/tmp/liana-1000")
+        );
+        assert_eq!(
+            root_for(1000, false, None, user),
+            PathBuf::from("/tmp/liana-1000")
+        );
+    }
 
     fn saved(id: &str) -> Saved {
         Saved {

@@ -13,6 +13,19 @@ use std::process::Command;
 
 use oci_spec::runtime::LinuxIdMapping;
 
+/// Whether the calling process runs in a user namespace other than the initial one (its
+/// uid_map is not the identity of all ids), as under rootless podman, which runs the
+/// runtime as uid 0 in the user's namespace without asking for a new one.
+pub fn in_non_initial_userns() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| is_non_initial(&m))
+        .unwrap_or(false)
+}
+
+fn is_non_initial(uid_map: &str) -> bool {
+    uid_map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"]
+}
+
 /// A mapping that could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum UserNsError {
@@ -164,6 +177,15 @@ pub fn userns_with_maps(uid_map: &str, gid_map: &str) -> Result<OwnedFd, UserNsE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn initial_userns_is_the_full_identity_map() {
+        assert!(!is_non_initial("         0          0 4294967295\n"));
+        assert!(is_non_initial(
+            "         0       1001          1\n         1     100000      65536\n"
+        ));
+        assert!(is_non_initial("0 0 65536\n"));
+    }
 
     #[test]
     fn formats_lines() {

@@ -331,14 +331,14 @@ pub struct Update {
     /// CPU CFS period in microseconds.
     #[arg(long)]
     pub cpu_period: Option<u64>,
-    /// CPU CFS quota in microseconds.
-    #[arg(long)]
+    /// CPU CFS quota in microseconds; -1 for unlimited.
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_quota: Option<i64>,
     /// CPU realtime period in microseconds.
     #[arg(long)]
     pub cpu_rt_period: Option<u64>,
     /// CPU realtime runtime in microseconds.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_rt_runtime: Option<i64>,
     /// CPU shares (relative weight).
     #[arg(long)]
@@ -349,14 +349,14 @@ pub struct Update {
     /// Memory nodes allowed.
     #[arg(long)]
     pub cpuset_mems: Option<String>,
-    /// Memory limit in bytes (suffixes k, m, g accepted).
-    #[arg(short, long)]
+    /// Memory limit in bytes (suffixes k, m, g accepted); -1 for unlimited.
+    #[arg(short, long, allow_negative_numbers = true)]
     pub memory: Option<String>,
     /// Memory reservation (soft limit).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub memory_reservation: Option<String>,
     /// Memory plus swap limit; -1 for unlimited.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub memory_swap: Option<String>,
     /// Maximum number of pids; -1 for unlimited.
     #[arg(long, allow_negative_numbers = true)]

@@ -47,9 +47,20 @@ fn main() {
 }
 
 fn print_version() {
-    println!("liana-runtime version {}", env!("CARGO_PKG_VERSION"));
-    println!("spec: {}", liana_container::container::OCI_VERSION);
-    println!("+CAP +IDMAPPED-MOUNTS");
+    let _ = stdout(&format!(
+        "liana-runtime version {}\nspec: {}\n+CAP +IDMAPPED-MOUNTS\n",
+        env!("CARGO_PKG_VERSION"),
+        liana_container::container::OCI_VERSION
+    ));
+}
+
+/// Writes `text` to stdout. A reader that went away (`liana-runtime list | head -1`) is
+/// not an error: the output is simply cut, as runc's is.
+fn stdout(text: &str) -> Result<()> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
 }
 
 fn runtime(cli: &Cli) -> Result<Runtime> {
@@ -136,7 +147,7 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         },
         Command::State(s) => {
             let st = runtime(cli)?.state(&s.id)?;
-            println!("{}", serde_json::to_string_pretty(&st)?);
+            stdout(&(serde_json::to_string_pretty(&st)? + "\n"))?;
             Ok(0)
         }
         Command::Kill(k) => {
@@ -154,7 +165,7 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         }
         Command::List(l) => {
             let all = runtime(cli)?.list()?;
-            let mut out = std::io::stdout().lock();
+            let mut out = Vec::new();
             if l.quiet {
                 for s in &all {
                     writeln!(out, "{}", s.id)?;
@@ -181,13 +192,13 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
                     &rows,
                 )?;
             }
+            stdout(&String::from_utf8_lossy(&out))?;
             Ok(0)
         }
         Command::Features => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&liana_container::features::features())?
-            );
+            stdout(
+                &(serde_json::to_string_pretty(&liana_container::features::features())? + "\n"),
+            )?;
             Ok(0)
         }
         Command::Exec(e) => {
@@ -225,10 +236,12 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
                 Format::Table => liana_container::PsFormat::Table,
             };
             let out = runtime(cli)?.ps(&p.id, format, &p.ps_args)?;
-            print!("{out}");
-            if format == liana_container::PsFormat::Json {
-                println!();
-            }
+            let nl = if format == liana_container::PsFormat::Json {
+                "\n"
+            } else {
+                ""
+            };
+            stdout(&format!("{out}{nl}"))?;
             Ok(0)
         }
         Command::Pause(p) => {

@@ -6,7 +6,7 @@
 //! # fn demo(spec: &oci_spec::runtime::LinuxSeccomp) -> Result<(), Box<dyn std::error::Error>> {
 //! // In the runtime, before forking the container's init (the expensive part, ~18 ms for
 //! // podman's default profile; a FilterCache hit is ~0.05 ms):
-//! let cache = liana_seccomp::FilterCache::new("/run/liana/seccomp-cache");
+//! let cache = liana_seccomp::FilterCache::new("/run/liana/.seccomp-cache");
 //! let filter = cache.compile(spec)?; // or liana_seccomp::compile(spec)?
 //! // In the init, after every other set-up step, right before execve:
 //! let listener = filter.install()?;

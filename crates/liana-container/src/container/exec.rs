@@ -215,7 +215,7 @@ impl Runtime {
         let seccomp = match cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
             Some(s) => Some(crate::seccomp::compile(
                 s,
-                &self.root.join("seccomp-cache"),
+                &self.root.join(crate::state::SECCOMP_CACHE_DIR),
             )?),
             None => None,
         };

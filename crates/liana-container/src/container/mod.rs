@@ -98,9 +98,7 @@ pub fn status_of(dir: &ContainerDir, saved: &Saved, locked_by_us: bool) -> Statu
     if !state::is_alive(saved.pid, saved.pid_start) {
         return Status::Stopped;
     }
-    if dir.fifo_exists() {
-        return Status::Created;
-    }
+    // A created container can be paused too (runc), and resumes to created.
     let frozen = match manager_of(saved) {
         Some(m) if m.exists() => matches!(
             m.freezer_state(),
@@ -110,6 +108,8 @@ pub fn status_of(dir: &ContainerDir, saved: &Saved, locked_by_us: bool) -> Statu
     };
     if frozen {
         Status::Paused
+    } else if dir.fifo_exists() {
+        Status::Created
     } else {
         Status::Running
     }
@@ -213,7 +213,7 @@ impl Runtime {
         let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
             Some(s) => Some(crate::seccomp::compile(
                 s,
-                &self.root.join("seccomp-cache"),
+                &self.root.join(crate::state::SECCOMP_CACHE_DIR),
             )?),
             None => None,
         };
@@ -284,6 +284,16 @@ impl Runtime {
         let id = self.id(id)?;
         let (dir, saved) = self.open(&id)?;
         let status = status_of(&dir, &saved, true);
+        if all && status == Status::Stopped {
+            // As runc: what outlived an init without a pid namespace of its own is still
+            // in the cgroup, and `kill --all` is how shims get rid of it.
+            if let Some(m) = manager_of(&saved).filter(|m| m.exists()) {
+                let signal = nix::sys::signal::Signal::try_from(sig)
+                    .map_err(|_| Error::Signal(signal.into()))?;
+                m.kill_all(signal)?;
+            }
+            return Ok(());
+        }
         if matches!(status, Status::Stopped | Status::Creating) {
             return Err(Error::InvalidState {
                 id: id.to_string(),
@@ -323,7 +333,7 @@ impl Runtime {
         };
         let status = status_of(&dir, &saved, false);
         match status {
-            Status::Stopped | Status::Creating => {}
+            Status::Stopped | Status::Creating => kill_leftovers(&saved),
             Status::Created => kill_and_wait(&saved),
             Status::Running | Status::Paused if force => kill_and_wait(&saved),
             _ => {
@@ -339,7 +349,7 @@ impl Runtime {
 
     /// `delete --regex PATTERN`: deletes every matching container; returns their ids.
     pub fn delete_matching(&self, pattern: &str, force: bool) -> Result<Vec<String>> {
-        let re = regex::Regex::new(&format!("^(?:{pattern})$"))
+        let re = regex_lite::Regex::new(&format!("^(?:{pattern})$"))
             .map_err(|e| Error::Invalid(format!("invalid --regex {pattern:?}: {e}")))?;
         let mut deleted = Vec::new();
         for name in state::list_ids(&self.root)? {
@@ -473,6 +483,34 @@ fn kill_and_wait(saved: &Saved) {
                 let _ = m.thaw();
             }
             crate::freezer::thaw_pid(saved.pid);
+            thawed = true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// SIGKILLs whatever is still in the cgroup of a container whose init is gone and waits
+/// until the cgroup is empty, so that it can be removed: without a pid namespace of its
+/// own, processes outlive the init (runc kills them on delete too), and after a crash
+/// in the middle of `create` an init whose pid was never saved may still be there.
+/// Signals through the cgroup only: the saved pid may belong to another process by now.
+fn kill_leftovers(saved: &Saved) {
+    let Some(m) = manager_of(saved).filter(|m| m.exists()) else {
+        return;
+    };
+    let busy = || m.pids().is_ok_and(|p| !p.is_empty());
+    if !busy() {
+        return;
+    }
+    if let Err(e) = m.kill_all(nix::sys::signal::Signal::SIGKILL) {
+        tracing::debug!("kill what is left in the cgroup of {}: {e}", saved.id);
+    }
+    let started = Instant::now();
+    let mut thawed = false;
+    while busy() && started.elapsed() < Duration::from_secs(10) {
+        if !thawed && started.elapsed() > Duration::from_millis(200) {
+            // SIGKILL does not take effect in a frozen cgroup.
+            let _ = m.thaw();
             thawed = true;
         }
         std::thread::sleep(Duration::from_millis(2));

@@ -188,7 +188,8 @@ impl Runtime {
 
     /// `pause`: freezes every process of the container.
     pub fn pause(&self, id: &str) -> Result<()> {
-        let (_d, _s, m) = self.running_manager(id, &[Status::Running], "pause it")?;
+        let (_d, _s, m) =
+            self.running_manager(id, &[Status::Running, Status::Created], "pause it")?;
         Ok(m.freeze()?)
     }
 

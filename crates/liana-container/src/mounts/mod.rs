@@ -14,7 +14,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::Mount;
+use oci_spec::runtime::{LinuxIdMapping, Mount};
 use rustix::fs::OFlags;
 
 pub use options::{propagation_flag, IdRange, Idmap, MountOptions};
@@ -46,6 +46,34 @@ pub struct MountContext<'a> {
     pub userns: bool,
     /// The container has a private cgroup namespace.
     pub cgroupns: bool,
+    /// The container's uid and gid mappings, when the mounts are made by the runtime's
+    /// root outside the container's user namespace: `uid=`/`gid=` mount options are
+    /// container ids and must reach the kernel as host ids.
+    pub host_ids: Option<(&'a [LinuxIdMapping], &'a [LinuxIdMapping])>,
+}
+
+impl MountContext<'_> {
+    /// `data` with its `uid=N` and `gid=N` options mapped to host ids (see `host_ids`).
+    fn host_data(&self, data: Option<String>) -> Option<String> {
+        let (Some((uids, gids)), Some(data)) = (self.host_ids, data.as_deref()) else {
+            return data;
+        };
+        let map = |maps: &[LinuxIdMapping], v: &str| -> Option<String> {
+            let id: u32 = v.parse().ok()?;
+            maps.iter()
+                .find(|m| id >= m.container_id() && id - m.container_id() < m.size())
+                .map(|m| (m.host_id() + (id - m.container_id())).to_string())
+        };
+        let out: Vec<String> = data
+            .split(',')
+            .map(|o| match o.split_once('=') {
+                Some(("uid", v)) => map(uids, v).map_or(o.to_owned(), |h| format!("uid={h}")),
+                Some(("gid", v)) => map(gids, v).map_or(o.to_owned(), |h| format!("gid={h}")),
+                _ => o.to_owned(),
+            })
+            .collect();
+        Some(out.join(","))
+    }
 }
 
 /// How a config mount is carried out.
@@ -74,6 +102,31 @@ pub fn bind_source(m: &Mount, bundle: &Path) -> PathBuf {
     } else {
         bundle.join(src)
     }
+}
+
+/// Where a bind source lies inside the container's rootfs: the rest of its path, to be
+/// resolved in the rootfs like a destination (so that `..` and symlinks of the image
+/// cannot reach host files), or `None` for a host path. The source's ancestors are
+/// compared with the rootfs, shortest first, so the bundle's own path may go through
+/// symlinks.
+pub fn source_in_rootfs(source: &Path, rootfs: &Path) -> Option<PathBuf> {
+    let rootfs = std::fs::canonicalize(rootfs).ok()?;
+    let mut ancestors: Vec<&Path> = source.ancestors().collect();
+    ancestors.reverse();
+    ancestors
+        .into_iter()
+        .find(|a| std::fs::canonicalize(a).is_ok_and(|c| c == rootfs))
+        .and_then(|a| source.strip_prefix(a).ok())
+        .map(Path::to_owned)
+}
+
+/// Opens a bind source that [`source_in_rootfs`] placed inside the rootfs, as O_PATH.
+pub fn open_source_in_root(root: &Root, rel: &Path) -> io::Result<OwnedFd> {
+    let rel = rel
+        .to_str()
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let rel = root.resolve(Path::new(rel))?;
+    root.open_at(&rel, OFlags::PATH)
 }
 
 /// True when the mount is a bind mount (by option or type).
@@ -122,7 +175,15 @@ fn mount_one(
     match kind {
         Kind::Bind => {
             let source = bind_source(m, ctx.bundle);
-            let is_dir = match &tree {
+            // A source inside the rootfs is opened there, never through the host's view.
+            let in_root = match (&tree, source_in_rootfs(&source, root.path())) {
+                (None, Some(rel)) => Some(op(
+                    || format!("open bind source {} in the rootfs", source.display()),
+                    open_source_in_root(root, &rel),
+                )?),
+                _ => None,
+            };
+            let is_dir = match tree.as_ref().or(in_root.as_ref()) {
                 Some(fd) => rustix::fs::fstat(fd)
                     .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
                     .map_err(io::Error::from),
@@ -148,11 +209,14 @@ fn mount_one(
                     if opts.recursive {
                         flags |= libc::MS_REC;
                     }
-                    let src = op(
-                        || "source path".into(),
-                        CString::new(source.as_os_str().as_encoded_bytes())
-                            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL)),
-                    )?;
+                    let src = match &in_root {
+                        Some(fd) => sys::fd_path(fd.as_fd()),
+                        None => op(
+                            || "source path".into(),
+                            CString::new(source.as_os_str().as_encoded_bytes())
+                                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL)),
+                        )?,
+                    };
                     op(
                         || format!("bind {}", source.display()),
                         sys::mount(Some(&src), &sys::fd_path(target.as_fd()), None, flags, None),
@@ -196,7 +260,14 @@ fn mount_one(
             } else {
                 None
             };
-            let r = mount_fs(root, &rel, &source, &fstype, flags, opts.data_string());
+            let r = mount_fs(
+                root,
+                &rel,
+                &source,
+                &fstype,
+                flags,
+                ctx.host_data(opts.data_string()),
+            );
             match r {
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EPERM) && fstype == "sysfs" => {
@@ -231,7 +302,7 @@ fn mount_one(
                         .filter(|d| !d.starts_with("gid="))
                         .cloned()
                         .collect();
-                    let data = (!data.is_empty()).then(|| data.join(","));
+                    let data = ctx.host_data((!data.is_empty()).then(|| data.join(",")));
                     op(
                         || "mount devpts".into(),
                         mount_fs(root, &rel, &source, &fstype, flags, data),
@@ -362,5 +433,89 @@ pub fn remount_bind(root: &Root, rel: &str, flags: libc::c_ulong) -> io::Result<
             sys::mount(None, &path, None, base | flags | keep, None)
         }
         r => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_options_become_host_ids() {
+        let m = |c: u32, h: u32, n: u32| -> LinuxIdMapping {
+            serde_json::from_value(serde_json::json!({"containerID": c, "hostID": h, "size": n}))
+                .unwrap()
+        };
+        let uids = [m(0, 100000, 65536)];
+        let gids = [m(0, 200000, 10), m(10, 300000, 10)];
+        let ctx = MountContext {
+            bundle: Path::new("/"),
+            userns: true,
+            cgroupns: false,
+            host_ids: Some((&uids, &gids)),
+        };
+        assert_eq!(
+            ctx.host_data(Some("mode=620,gid=5,uid=0,ptmxmode=0666".into())),
+            Some("mode=620,gid=200005,uid=100000,ptmxmode=0666".into())
+        );
+        assert_eq!(
+            ctx.host_data(Some("gid=12,uid=70000".into())),
+            Some("gid=300002,uid=70000".into()),
+            "unmapped ids are left for the kernel to refuse"
+        );
+        assert_eq!(ctx.host_data(None), None);
+        let plain = MountContext {
+            host_ids: None,
+            ..ctx
+        };
+        assert_eq!(plain.host_data(Some("gid=5".into())), Some("gid=5".into()));
+    }
+
+    #[test]
+    fn sources_inside_the_rootfs_are_found() {
+        let bundle = tempfile::tempdir().unwrap();
+        let rootfs = bundle.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("data")).unwrap();
+        std::os::unix::fs::symlink("/etc", rootfs.join("data/abs")).unwrap();
+        let alias = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(bundle.path(), alias.path().join("b")).unwrap();
+        let cases = [
+            (rootfs.join("data/abs"), Some("data/abs")),
+            (rootfs.join("../../etc"), Some("../../etc")),
+            (rootfs.join("data/../../x"), Some("data/../../x")),
+            (alias.path().join("b/rootfs/data"), Some("data")),
+            (rootfs.clone(), Some("")),
+            (bundle.path().join("other"), None),
+            (PathBuf::from("/etc"), None),
+        ];
+        for (source, want) in cases {
+            assert_eq!(
+                source_in_rootfs(&source, &rootfs),
+                want.map(PathBuf::from),
+                "{}",
+                source.display()
+            );
+        }
+    }
+
+    #[test]
+    fn sources_resolve_in_the_rootfs() {
+        let bundle = tempfile::tempdir().unwrap();
+        let rootfs = bundle.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+        std::fs::write(rootfs.join("etc/in-image"), "").unwrap();
+        std::os::unix::fs::symlink("/etc", rootfs.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../../etc", rootfs.join("up")).unwrap();
+        let root = Root::open(&rootfs).unwrap();
+        for rel in ["abs", "up", "../../etc", "abs/../../etc"] {
+            let fd = open_source_in_root(&root, Path::new(rel)).unwrap();
+            let dir = rustix::fs::openat(
+                &fd,
+                "in-image",
+                OFlags::PATH | OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            );
+            assert!(dir.is_ok(), "{rel} left the rootfs");
+        }
     }
 }

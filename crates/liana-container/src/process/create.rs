@@ -187,7 +187,6 @@ pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         opts.rootless,
     )?;
 
-    let dir = ContainerDir::create(&opts.root, &opts.id)?;
     let (manager, resources) = match opts.cgroup.take() {
         Some((m, r)) => (Some(m), Some(r)),
         None => (None, None),
@@ -196,6 +195,7 @@ pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         // Unsupported values fail here, before anything exists.
         m.validate(r)?;
     }
+    let dir = ContainerDir::create(&opts.root, &opts.id)?;
     let mut cleanup = Cleanup {
         dir: Some(dir),
         pids: Vec::new(),
@@ -286,12 +286,22 @@ pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
         stdio: opts.stdio,
     };
 
+    let unified = match setup.cgroup.and_then(|m| m.unified_dir()) {
+        Some(d) => rustix::fs::open(
+            d,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok(),
+        None => None,
+    };
     // SAFETY: the runtime is single-threaded here; the child only runs the set-up
     // stages and ends with exec or _exit.
-    let pid = unsafe { super::fork() }.map_err(sys_err("fork"))?;
+    let (pid, in_unified) = unsafe { super::fork_into(unified.as_ref().map(|f| f.as_fd())) }
+        .map_err(sys_err("fork"))?;
     if pid == 0 {
         drop(parent_end);
-        bootstrap::run(&setup, child_end);
+        bootstrap::run(&setup, child_end, in_unified);
     }
     drop(child_end);
     cleanup.pids.push(pid);
@@ -308,17 +318,21 @@ pub fn create(mut opts: CreateOptions<'_>) -> Result<Created, CreateError> {
             Err(e) => return Err(e.into()),
         };
         match msg {
-            Msg::UserNsCreated => {
+            Msg::UserNsCreated | Msg::UserNsCreatedIn(_) => {
+                let pid = match msg {
+                    Msg::UserNsCreatedIn(p) => p,
+                    _ => bootstrap_pid,
+                };
                 let linux = spec.linux().as_ref().expect("user namespace implies linux");
                 user_ns::write_mappings(
-                    bootstrap_pid,
+                    pid,
                     linux.uid_mappings().as_deref().unwrap_or_default(),
                     linux.gid_mappings().as_deref().unwrap_or_default(),
                 )?;
                 let (mounts, trees) = if opts.rootless {
                     (Vec::new(), Vec::new())
                 } else {
-                    prepare_trees(&opts.config, bootstrap_pid)?
+                    prepare_trees(&opts.config, pid)?
                 };
                 let raw: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
                 parent_end.send_fds(&Msg::MappingsDone { mounts }, &raw)?;
@@ -528,7 +542,7 @@ fn lines(ranges: &[IdRange], container: &[LinuxIdMapping]) -> String {
 /// container's user namespace takes away access), idmapped where asked.
 fn prepare_trees(
     config: &Config,
-    bootstrap: i32,
+    in_userns: i32,
 ) -> Result<(Vec<usize>, Vec<OwnedFd>), CreateError> {
     let spec = &config.spec;
     let Some(list) = spec.mounts() else {
@@ -559,18 +573,34 @@ fn prepare_trees(
         let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default())
             .map_err(|e| perr("options")(io::Error::other(e)))?;
         let src = mounts::bind_source(m, &config.bundle);
-        let c = CString::new(src.as_os_str().as_encoded_bytes())
-            .map_err(|_| perr("source")(io::Error::from_raw_os_error(libc::EINVAL)))?;
         let mut flags = sys::OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
         if opts.recursive {
             flags |= libc::AT_RECURSIVE as libc::c_uint;
         }
-        let tree = sys::open_tree(libc::AT_FDCWD, &c, flags)
-            .map_err(perr(&format!("open bind source {}", src.display())))?;
+        let tree = match mounts::source_in_rootfs(&src, &config.rootfs) {
+            // Inside the rootfs: resolved there, as the init would.
+            Some(rel) => {
+                let what = format!("open bind source {} in the rootfs", src.display());
+                let fd = crate::resolve::Root::open(&config.rootfs)
+                    .and_then(|root| mounts::open_source_in_root(&root, &rel))
+                    .map_err(perr(&what))?;
+                sys::open_tree(
+                    fd.as_raw_fd(),
+                    c"",
+                    flags | libc::AT_EMPTY_PATH as libc::c_uint,
+                )
+            }
+            None => {
+                let c = CString::new(src.as_os_str().as_encoded_bytes())
+                    .map_err(|_| perr("source")(io::Error::from_raw_os_error(libc::EINVAL)))?;
+                sys::open_tree(libc::AT_FDCWD, &c, flags)
+            }
+        }
+        .map_err(perr(&format!("open bind source {}", src.display())))?;
         if let Some(idmap) = idmap_of(m) {
             let userns = if idmap.uids.is_empty() && idmap.gids.is_empty() {
                 rustix::fs::open(
-                    format!("/proc/{bootstrap}/ns/user"),
+                    format!("/proc/{in_userns}/ns/user"),
                     OFlags::RDONLY | OFlags::CLOEXEC,
                     Mode::empty(),
                 )

@@ -71,7 +71,8 @@ fn join_list(spec_ns: &[LinuxNamespace], init: i32) -> Vec<LinuxNamespace> {
         .collect()
 }
 
-/// Starts the process; returns once it is about to exec.
+/// Starts the process; returns once it has called execve (or with the error that kept
+/// it from getting there).
 pub fn start(opts: ExecOptions<'_>) -> Result<ExecStarted, CreateError> {
     let spec = &opts.config.spec;
     let spec_ns = spec
@@ -103,14 +104,24 @@ pub fn start(opts: ExecOptions<'_>) -> Result<ExecStarted, CreateError> {
         exec: true,
         stdio: opts.stdio,
     };
+    let unified = match setup.cgroup.and_then(|m| m.unified_dir()) {
+        Some(d) => rustix::fs::open(
+            d,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok(),
+        None => None,
+    };
     // SAFETY: single-threaded; the child ends in exec or _exit.
-    let pid = unsafe { super::fork() }.map_err(|source| CreateError::Sys {
-        op: "fork".into(),
-        source,
-    })?;
+    let (pid, in_unified) = unsafe { super::fork_into(unified.as_ref().map(|f| f.as_fd())) }
+        .map_err(|source| CreateError::Sys {
+            op: "fork".into(),
+            source,
+        })?;
     if pid == 0 {
         drop(parent_end);
-        bootstrap::run(&setup, child_end);
+        bootstrap::run(&setup, child_end, in_unified);
     }
     drop(child_end);
     let mut started = ExecStarted {
@@ -118,9 +129,12 @@ pub fn start(opts: ExecOptions<'_>) -> Result<ExecStarted, CreateError> {
         console: None,
     };
     let mut pids = vec![pid];
+    let mut ready = false;
     let r = (|| loop {
         let (msg, mut fds) = match parent_end.recv() {
             Ok(m) => m,
+            // The channel is close-on-exec: closed after Ready means execve succeeded.
+            Err(ChannelError::Closed) if ready => return Ok(()),
             Err(ChannelError::Closed) => {
                 return Err(CreateError::StageDied(
                     "exec process exited during set-up".into(),
@@ -159,7 +173,9 @@ pub fn start(opts: ExecOptions<'_>) -> Result<ExecStarted, CreateError> {
                 )?;
                 parent_end.send(&Msg::Ack)?;
             }
-            Msg::Ready => return Ok(()),
+            // Keep listening until execve: the seccomp filter, the last capability
+            // changes and execve itself can still fail.
+            Msg::Ready => ready = true,
             Msg::Error(m) => return Err(CreateError::Stage(m)),
             other => {
                 return Err(ChannelError::Unexpected {
@@ -193,13 +209,10 @@ pub fn run_stage(setup: &Setup<'_>, channel: &Channel) -> ! {
         use std::io::Write;
         let _ = writeln!(std::io::stderr(), "liana-runtime exec: {msg}");
     }
-    exit_stage(
-        if matches!(e, InitError::Setup(setup::SetupError::NotFound { .. })) {
-            127
-        } else {
-            1
-        },
-    )
+    exit_stage(match &e {
+        InitError::Setup(s) => s.exit_status(),
+        _ => 1,
+    })
 }
 
 fn steps(setup: &Setup<'_>, channel: &Channel) -> Result<InitError, InitError> {
@@ -223,7 +236,20 @@ fn steps(setup: &Setup<'_>, channel: &Channel) -> Result<InitError, InitError> {
         unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
         channel.send_fds(&Msg::Console, &[master.as_raw_fd()])?;
     }
-    setup::apply_privileged(&plan, &procfs)?;
+    match setup::apply_privileged(&plan, &procfs) {
+        // Not dumpable (see bootstrap), the stage's /proc/self files belong to the
+        // runtime's user namespace's root: an unprivileged runtime cannot write its own
+        // oom_score_adj or LSM attributes then. Only for that, briefly, it is dumpable.
+        Err(setup::SetupError::Sys { source, .. })
+            if source.raw_os_error() == Some(libc::EACCES) =>
+        {
+            set_dumpable(true);
+            let r = setup::apply_privileged(&plan, &procfs);
+            set_dumpable(false);
+            r?;
+        }
+        r => r?,
+    }
     let mut seccomp_done = false;
     if let Some(p) = setup.seccomp.filter(|p| p.needs_listener()) {
         if plan.no_new_privileges {
@@ -249,4 +275,9 @@ fn steps(setup: &Setup<'_>, channel: &Channel) -> Result<InitError, InitError> {
     setup::reset_signals();
     finish(setup, &plan, seccomp_done)?;
     Ok(InitError::Setup(setup::exec(&exe, &plan.args, &plan.env)))
+}
+
+fn set_dumpable(on: bool) {
+    // SAFETY: PR_SET_DUMPABLE takes integers.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) };
 }

@@ -3,9 +3,9 @@
 //! user's program.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
-use oci_spec::runtime::LinuxNamespaceType;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 use rustix::fs::OFlags;
 
 use super::setup::{self, SetupError};
@@ -53,9 +53,19 @@ fn sys(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> InitError {
     move |source| InitError::Sys { op, source }
 }
 
-/// Runs the init stage; never returns.
-pub fn run(setup: &Setup<'_>, channel: &Channel, mut detached: Detached) -> ! {
-    let e = match steps(setup, channel, &mut detached) {
+/// Runs the init stage; never returns. With `userns`, the init is still the runtime's
+/// root in a mount namespace of the runtime's user namespace (see
+/// [`super::bootstrap`]): it builds the rootfs there, then enters `userns` and copies
+/// the mount namespace, which locks every mount it made. The createContainer hooks then
+/// run as the runtime's root in the container's other namespaces (runc runs them as the
+/// container's root, inside its user namespace).
+pub fn run(
+    setup: &Setup<'_>,
+    channel: &Channel,
+    mut detached: Detached,
+    userns: Option<OwnedFd>,
+) -> ! {
+    let e = match steps(setup, channel, &mut detached, userns) {
         Ok(e) => e,
         Err(e) => e,
     };
@@ -65,19 +75,17 @@ pub fn run(setup: &Setup<'_>, channel: &Channel, mut detached: Detached) -> ! {
         // only place left for the error.
         let _ = writeln!(std::io::stderr(), "liana-runtime: {msg}");
     }
-    exit_stage(
-        if matches!(e, InitError::Setup(SetupError::NotFound { .. })) {
-            127
-        } else {
-            1
-        },
-    )
+    exit_stage(match &e {
+        InitError::Setup(s) => s.exit_status(),
+        _ => 1,
+    })
 }
 
 fn steps(
     setup: &Setup<'_>,
     channel: &Channel,
     detached: &mut Detached,
+    userns: Option<OwnedFd>,
 ) -> Result<InitError, InitError> {
     let spec = &setup.config.spec;
     let linux = spec.linux().as_ref();
@@ -85,6 +93,15 @@ fn steps(
     unsafe { libc::setsid() };
     let procfs = Procfs::open().map_err(sys("open procfs"))?;
     let mut plan = setup.plan.clone();
+    let uid_maps = linux
+        .and_then(|l| l.uid_mappings().clone())
+        .unwrap_or_default();
+    let gid_maps = linux
+        .and_then(|l| l.gid_mappings().clone())
+        .unwrap_or_default();
+    if userns.is_some() {
+        own_new_files_as_container_root(&uid_maps, &gid_maps)?;
+    }
 
     if setup.ns.is_private(LinuxNamespaceType::Mount) {
         let mounts = spec.mounts().clone().unwrap_or_default();
@@ -107,9 +124,15 @@ fn steps(
             masked: &masked,
             readonly: &readonly,
             cwd: &plan.cwd,
-            userns: setup.ns.is_new(LinuxNamespaceType::User),
+            // mknod is refused in any user namespace but the initial one: a new one, or
+            // the one the runtime was started in (rootless podman's).
+            userns: setup.ns.is_new(LinuxNamespaceType::User)
+                || crate::user_ns::in_non_initial_userns(),
             cgroupns: setup.ns.is_private(LinuxNamespaceType::Cgroup),
             no_pivot: setup.no_pivot,
+            host_ids: userns
+                .as_ref()
+                .map(|_| (uid_maps.as_slice(), gid_maps.as_slice())),
         };
         rootfs::prepare(&rp, detached, || {
             channel
@@ -127,6 +150,10 @@ fn steps(
     } else {
         rootfs::chroot_only(&setup.config.rootfs)?;
     }
+    if let Some(fd) = &userns {
+        enter_user_namespace(fd)?;
+    }
+    drop(userns);
 
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         rustix::system::sethostname(h.as_bytes())
@@ -250,6 +277,67 @@ pub(crate) fn finish(
         }
         None => Ok(setup::finish_capabilities(plan, setup.last_cap)?),
     }
+}
+
+/// Before the runtime's root makes the mounts outside the container's user namespace:
+/// what it creates (mount points, device nodes, tmpfs roots) belongs to the container's
+/// root, as if made inside, while it keeps all its capabilities.
+fn own_new_files_as_container_root(
+    uids: &[LinuxIdMapping],
+    gids: &[LinuxIdMapping],
+) -> Result<(), InitError> {
+    let host_root = |maps: &[LinuxIdMapping]| {
+        maps.iter()
+            .find(|m| m.container_id() == 0 && m.size() > 0)
+            .map(|m| m.host_id())
+    };
+    // SAFETY: setfsgid/setfsuid take an id and cannot fail in a way that matters here
+    // (an id without a mapping only leaves files owned by the runtime's root).
+    unsafe {
+        if let Some(g) = host_root(gids) {
+            libc::setfsgid(g);
+        }
+        if let Some(u) = host_root(uids) {
+            libc::setfsuid(u);
+        }
+    }
+    // A non-zero fsuid takes the file capabilities out of the effective set: put every
+    // permitted capability back.
+    let mut hdr = [0x2008_0522u32, 0];
+    let mut data = [[0u32; 3]; 2];
+    // SAFETY: capget writes two v3 data structs into `data`; capset reads them back.
+    let r = unsafe {
+        if libc::syscall(libc::SYS_capget, hdr.as_mut_ptr(), data.as_mut_ptr()) != 0 {
+            -1
+        } else {
+            for d in &mut data {
+                d[0] = d[1];
+            }
+            libc::syscall(libc::SYS_capset, hdr.as_mut_ptr(), data.as_ptr())
+        }
+    };
+    if r != 0 {
+        return Err(sys("raise capabilities")(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// After the rootfs is built (and pivoted into) by the runtime's root: joins the
+/// container's user namespace, becomes its root, and copies the mount namespace into
+/// it. The kernel locks every mount of a copy made across user namespaces, so the
+/// container's root cannot unmount or remount the masks and read-only paths, nor bind
+/// what they cover elsewhere.
+fn enter_user_namespace(userns: &OwnedFd) -> Result<(), InitError> {
+    crate::namespaces::setns(userns, libc::CLONE_NEWUSER)
+        .map_err(sys("join the container's user namespace"))?;
+    // SAFETY: plain id syscalls; failing (0 not mapped) leaves the ids for switch_user.
+    unsafe {
+        libc::setresgid(0, 0, 0);
+        libc::setresuid(0, 0, 0);
+    }
+    crate::namespaces::unshare(libc::CLONE_NEWNS).map_err(sys(
+        "copy the mount namespace into the container's user namespace",
+    ))
 }
 
 fn set_no_new_privs() -> Result<(), InitError> {

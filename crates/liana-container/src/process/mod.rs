@@ -83,6 +83,61 @@ pub(crate) unsafe fn fork() -> std::io::Result<libc::pid_t> {
     }
 }
 
+/// Forks like [`fork`], straight into the cgroup2 directory `cgroup` with
+/// `clone3(CLONE_INTO_CGROUP)` when one is given: no migration afterwards, so none of the
+/// kernel's threadgroup locking. Returns (pid, forked into the cgroup?); falls back to
+/// a plain fork when the kernel refuses.
+///
+/// # Safety
+/// As [`fork`].
+pub(crate) unsafe fn fork_into(
+    cgroup: Option<std::os::fd::BorrowedFd<'_>>,
+) -> std::io::Result<(libc::pid_t, bool)> {
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    if let Some(dir) = cgroup {
+        let args = CloneArgs {
+            flags: CLONE_INTO_CGROUP,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: dir.as_raw_fd() as u64,
+            ..Default::default()
+        };
+        // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork; the
+        // caller guarantees fork-safety.
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+        if pid >= 0 {
+            return Ok((pid as libc::pid_t, true));
+        }
+        tracing::debug!(
+            "clone3(CLONE_INTO_CGROUP) refused ({}); forking",
+            std::io::Error::last_os_error()
+        );
+    }
+    // SAFETY: forwarded to the caller's contract.
+    unsafe { fork() }.map(|p| (p, false))
+}
+
 /// Terminates a forked stage without running destructors or atexit handlers.
 pub(crate) fn exit_stage(code: i32) -> ! {
     // SAFETY: _exit is always safe; it never returns.

@@ -27,9 +27,18 @@ pub enum SetupError {
         #[source]
         source: io::Error,
     },
-    /// The executable does not exist.
-    #[error("exec {name:?}: executable file not found (or not executable) in the container")]
+    /// The executable does not exist (a path), or no directory of PATH has it (a name).
+    /// The words are runc's: podman and docker map "no such file" and "not found" in
+    /// the runtime's error to exit code 127.
+    #[error("exec {name:?}: {}", not_found_reason(.name))]
     NotFound {
+        /// args[0].
+        name: String,
+    },
+    /// The executable path exists but is not an executable regular file. "permission
+    /// denied" is what podman and docker map to exit code 126.
+    #[error("exec {name:?}: permission denied (not an executable regular file)")]
+    NotExecutable {
         /// args[0].
         name: String,
     },
@@ -39,6 +48,26 @@ pub enum SetupError {
         /// The configured cwd.
         cwd: PathBuf,
     },
+}
+
+fn not_found_reason(name: &str) -> &'static str {
+    if name.contains('/') {
+        "no such file or directory"
+    } else {
+        "executable file not found in $PATH"
+    }
+}
+
+impl SetupError {
+    /// The exit status of a container process that could not be started, as a shell's:
+    /// 127 when the executable is missing, 126 when it cannot be executed, else 1.
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            SetupError::NotFound { .. } => 127,
+            SetupError::NotExecutable { .. } => 126,
+            _ => 1,
+        }
+    }
 }
 
 fn sys(op: impl Into<String>) -> impl FnOnce(io::Error) -> SetupError {
@@ -352,13 +381,23 @@ pub fn find_executable(name: &str, path: Option<&str>) -> Result<CString, SetupE
     if name.contains('/') {
         let c = CString::new(name).map_err(|_| nf())?;
         // SAFETY: stat and access read a NUL-terminated path; `st` is valid for writes.
-        let ok = unsafe {
+        let (exists, ok) = unsafe {
             let mut st: libc::stat = std::mem::zeroed();
-            libc::stat(c.as_ptr(), &mut st) == 0
-                && st.st_mode & libc::S_IFMT == libc::S_IFREG
-                && libc::access(c.as_ptr(), libc::X_OK) == 0
+            let exists = libc::stat(c.as_ptr(), &mut st) == 0;
+            (
+                exists,
+                exists
+                    && st.st_mode & libc::S_IFMT == libc::S_IFREG
+                    && libc::access(c.as_ptr(), libc::X_OK) == 0,
+            )
         };
-        return if ok { Ok(c) } else { Err(nf()) };
+        return match (exists, ok) {
+            (_, true) => Ok(c),
+            (true, false) => Err(SetupError::NotExecutable {
+                name: name.to_owned(),
+            }),
+            (false, false) => Err(nf()),
+        };
     }
     let path = path.unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     for dir in path.split(':') {
@@ -464,7 +503,27 @@ mod tests {
             find_executable("/bin/sh", None).unwrap().to_str().unwrap(),
             "/bin/sh"
         );
-        assert!(find_executable("/not.here", None).is_err());
+        assert!(matches!(
+            find_executable("/not.here", None),
+            Err(SetupError::NotFound { .. })
+        ));
+        assert!(matches!(
+            find_executable("/etc/passwd", None),
+            Err(SetupError::NotExecutable { .. })
+        ));
+        assert!(matches!(
+            find_executable("/", None),
+            Err(SetupError::NotExecutable { .. })
+        ));
+        let e = find_executable("/not.here", None).unwrap_err().to_string();
+        assert!(e.contains("no such file or directory"), "{e}");
+        let e = find_executable("nope", Some("/bin"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("executable file not found in $PATH"), "{e}");
+        let e = find_executable("/etc/passwd", None).unwrap_err();
+        assert!(e.to_string().contains("permission denied"), "{e}");
+        assert_eq!(e.exit_status(), 126);
     }
 
     #[test]

@@ -24,9 +24,19 @@ pub fn workspace() -> PathBuf {
         .unwrap()
 }
 
-/// The runtime binary under test.
+/// The runtime binary under test: liana-runtime, or the binary named by
+/// `LIANA_IT_RUNTIME` (e.g. `/usr/sbin/runc`, to check that the tests themselves are
+/// right against the runtime liana replaces).
 pub fn runtime_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_liana-runtime"))
+    match std::env::var_os("LIANA_IT_RUNTIME") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_liana-runtime")),
+    }
+}
+
+/// True when the tests run against another runtime than liana (`LIANA_IT_RUNTIME`).
+pub fn other_runtime() -> bool {
+    std::env::var_os("LIANA_IT_RUNTIME").is_some_and(|p| !p.is_empty())
 }
 
 /// The static checker, built on first use.
@@ -57,9 +67,9 @@ pub fn checker_bin() -> PathBuf {
 /// Fails the test unless it runs as root.
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
     assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
+        euid, 0,
         "integration tests run real containers and need root (CI runs them as root)"
     );
 }
@@ -202,7 +212,7 @@ impl Bundle {
     }
 }
 
-fn as_user(mut cmd: Command, owner: Option<(u32, u32)>) -> Command {
+fn as_user(cmd: Command, owner: Option<(u32, u32)>) -> Command {
     match owner {
         None => cmd,
         Some(_) => {
@@ -253,6 +263,7 @@ pub struct Runtime {
     root: tempfile::TempDir,
     owner: Option<(u32, u32)>,
     extra: Vec<String>,
+    bin: PathBuf,
 }
 
 impl Runtime {
@@ -266,6 +277,7 @@ impl Runtime {
                 .unwrap(),
             owner: None,
             extra: Vec::new(),
+            bin: runtime_bin(),
         }
     }
 
@@ -282,6 +294,7 @@ impl Runtime {
             root,
             owner: Some((uid, gid)),
             extra: Vec::new(),
+            bin: runtime_bin(),
         }
     }
 
@@ -291,6 +304,18 @@ impl Runtime {
         self
     }
 
+    /// Runs this binary instead of the runtime under test (e.g. a copy that a test may
+    /// see overwritten).
+    pub fn with_binary(mut self, bin: &Path) -> Self {
+        self.bin = bin.to_owned();
+        self
+    }
+
+    /// The binary this runner executes.
+    pub fn binary(&self) -> &Path {
+        &self.bin
+    }
+
     /// The state root.
     pub fn root(&self) -> &Path {
         self.root.path()
@@ -298,7 +323,7 @@ impl Runtime {
 
     /// A command with the global flags set.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(runtime_bin());
+        let mut c = Command::new(&self.bin);
         c.arg("--root")
             .arg(self.root.path())
             .args(&self.extra)
@@ -318,6 +343,45 @@ impl Runtime {
     /// container that inherits them (create, run -d) does not hold the call up.
     pub fn run(&self, args: &[&str]) -> Output {
         output_via_files(self.cmd(args))
+    }
+
+    /// Runs with `fds` (fd number in the runtime, fd of the test) inherited by the
+    /// runtime without close-on-exec, and `env` set: the runtime's caller leaks them.
+    pub fn run_leaking(
+        &self,
+        args: &[&str],
+        fds: &[(i32, std::os::fd::BorrowedFd<'_>)],
+        env: &[(&str, &str)],
+    ) -> Output {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let mut c = self.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let pairs: Vec<(i32, i32)> = fds.iter().map(|(n, fd)| (*n, fd.as_raw_fd())).collect();
+        // SAFETY: the closure only calls dup2/fcntl, which are async-signal-safe.
+        unsafe {
+            c.pre_exec(move || {
+                // Move every source out of the way first, so that targets may overlap
+                // sources.
+                let mut moved = Vec::new();
+                for &(_, src) in &pairs {
+                    let tmp = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, 1000);
+                    if tmp < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    moved.push(tmp);
+                }
+                for (&(target, _), &tmp) in pairs.iter().zip(&moved) {
+                    if libc::dup2(tmp, target) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        output_via_files(c)
     }
 
     /// Runs, asserts success, returns stdout.
@@ -445,4 +509,279 @@ pub fn assert_gone(rt: &Runtime, b: &Bundle, id: &str) {
         "mounts left: {:?}",
         mounts_under(b.path())
     );
+}
+
+/// Waits up to `secs` seconds for `path` to exist.
+pub fn wait_for_file(path: &Path, secs: f64) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs_f64() < secs {
+        if path.exists() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    path.exists()
+}
+
+/// Waits up to `secs` seconds for container `id` to stop.
+pub fn wait_stopped(rt: &Runtime, id: &str, secs: f64) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs_f64() < secs {
+        if rt.state(id)["status"] == "stopped" {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+/// The fd numbers of a checker report.
+pub fn report_fds(r: &Value) -> Vec<i64> {
+    r["fds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fd"].as_i64().unwrap())
+        .collect()
+}
+
+/// Parses the first JSON object printed on a line of `out`.
+pub fn parse_report(out: &str) -> Value {
+    out.lines()
+        .find_map(|l| {
+            serde_json::from_str::<Value>(l.trim())
+                .ok()
+                .filter(Value::is_object)
+        })
+        .unwrap_or_else(|| panic!("no JSON report in {out:?}"))
+}
+
+/// A unix socket that accepts one connection and receives one fd with SCM_RIGHTS (a
+/// console socket for `--console-socket`, or a seccomp agent's socket for
+/// `listenerPath`), on a thread.
+pub struct FdReceiver {
+    dir: tempfile::TempDir,
+    thread: Option<std::thread::JoinHandle<Option<Received>>>,
+}
+
+/// An fd received over a unix socket, and the bytes that came with it.
+pub type Received = (std::os::fd::OwnedFd, Vec<u8>);
+
+impl FdReceiver {
+    /// Listens at a fresh path; `owner` gets the socket (for rootless runtimes).
+    pub fn new(owner: Option<(u32, u32)>) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("liana-sock-")
+            .tempdir()
+            .unwrap();
+        Self::listen(dir, owner)
+    }
+
+    /// Takes the next connection at the same path (after [`FdReceiver::take`]).
+    pub fn again(self, owner: Option<(u32, u32)>) -> Self {
+        let _ = std::fs::remove_file(self.path());
+        Self::listen(self.dir, owner)
+    }
+
+    fn listen(dir: tempfile::TempDir, owner: Option<(u32, u32)>) -> Self {
+        let path = dir.path().join("sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+        }
+        let thread = std::thread::spawn(move || {
+            use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+            listener.set_nonblocking(true).unwrap();
+            let start = std::time::Instant::now();
+            let stream = loop {
+                match listener.accept() {
+                    Ok((s, _)) => break s,
+                    Err(_) if start.elapsed().as_secs() < 30 => {
+                        std::thread::sleep(std::time::Duration::from_millis(5))
+                    }
+                    Err(_) => return None,
+                }
+            };
+            stream.set_nonblocking(false).unwrap();
+            let mut data = Vec::new();
+            let mut fd = None;
+            loop {
+                let mut buf = vec![0u8; 65536];
+                let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+                let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+                let msg = nix::sys::socket::recvmsg::<()>(
+                    stream.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut cmsg),
+                    nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
+                )
+                .ok()?;
+                let n = msg.bytes;
+                for c in msg.cmsgs().ok()? {
+                    if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                        for f in fds {
+                            // SAFETY: received with SCM_RIGHTS: a new fd that we own.
+                            let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                            fd.get_or_insert(owned);
+                        }
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+                data.extend_from_slice(&buf[..n]);
+            }
+            fd.map(|f| (f, data))
+        });
+        Self {
+            dir,
+            thread: Some(thread),
+        }
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("sock")
+    }
+
+    /// Waits for the fd and whatever was sent with it.
+    pub fn take(&mut self) -> Option<Received> {
+        self.thread.take()?.join().ok().flatten()
+    }
+}
+
+/// Reads what is available on `fd` for up to `secs` seconds, until `until` shows up
+/// (with an empty `until`, until end of file: a pty master once the process is gone).
+pub fn read_until(fd: std::os::fd::BorrowedFd<'_>, until: &str, secs: f64) -> String {
+    use std::os::fd::AsRawFd;
+    let mut out = Vec::new();
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs_f64() < secs {
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll on one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, 50) };
+        if r <= 0 {
+            continue;
+        }
+        let mut buf = [0u8; 4096];
+        // SAFETY: read into a buffer of the given size.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n as usize]);
+        if !until.is_empty() && String::from_utf8_lossy(&out).contains(until) {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Polls `f` every 20 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_for(timeout: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn pid_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().chars().next())
+        })
+        .flatten()
+        .is_some_and(|st| st != 'Z' && st != 'X')
+}
+
+/// The host directory of `pid`'s cgroup in each hierarchy, keyed by v1 controller
+/// (`memory`, `cpu`, `name=systemd`...) and `""` for the unified hierarchy.
+pub fn cgroup_dirs(pid: i32) -> std::collections::BTreeMap<String, PathBuf> {
+    let mut mounts = std::collections::BTreeMap::new();
+    for l in std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+    {
+        let f: Vec<&str> = l.split(' ').collect();
+        let Some(sep) = f.iter().position(|x| *x == "-") else {
+            continue;
+        };
+        let (root, target, fstype) = (f[3], f[4], f[sep + 1]);
+        let keys: Vec<String> = match fstype {
+            "cgroup2" => vec![String::new()],
+            "cgroup" => f[sep + 3]
+                .split(',')
+                .filter(|o| !matches!(*o, "rw" | "ro" | "clone_children" | "noprefix"))
+                .filter(|o| !o.starts_with("release_agent=") && !o.starts_with("xattr"))
+                .map(str::to_owned)
+                .collect(),
+            _ => continue,
+        };
+        for k in keys {
+            mounts.insert(k, (root.to_owned(), PathBuf::from(target)));
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for l in std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap_or_default()
+        .lines()
+    {
+        let mut parts = l.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next(), parts.next().unwrap_or(""), parts.next());
+        let Some(path) = path else { continue };
+        for c in ctrls.split(',') {
+            if let Some((root, target)) = mounts.get(c) {
+                let rel = path
+                    .strip_prefix(root.as_str())
+                    .unwrap_or(path)
+                    .trim_start_matches('/');
+                out.insert(c.to_owned(), target.join(rel));
+            }
+        }
+    }
+    out
+}
+
+/// Reads a control file of `pid`'s cgroup in `controller`'s hierarchy, trimmed.
+pub fn cgroup_file(pid: i32, controller: &str, file: &str) -> String {
+    let dir = cgroup_dirs(pid)
+        .remove(controller)
+        .unwrap_or_else(|| panic!("pid {pid} has no {controller:?} cgroup"));
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.join(file).display()))
+        .trim()
+        .to_owned()
+}
+
+impl Runtime {
+    /// Runs with `input` on stdin (e.g. `update --resources -`).
+    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::{Seek, Write};
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(input).unwrap();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        let mut c = self.cmd(args);
+        c.stdin(f);
+        output_via_files(c)
+    }
+
+    /// `run -d --bundle B ID`, asserting success; returns the init pid.
+    pub fn run_detached(&self, b: &Bundle, id: &str) -> i32 {
+        self.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), id]);
+        self.state(id)["pid"].as_i64().unwrap() as i32
+    }
 }
