@@ -20,7 +20,7 @@ if [ -n "$missing" ]; then
 fi
 
 echo "== building liana, liana-monitor and liana-runtime (release)"
-cargo build --release -q -p liana -p liana-monitor -p liana-runtime
+./scripts/build-release.sh
 bin=$REPO/target/release
 demo=$(mktemp -d /tmp/liana-demo.XXXXXX)
 PORT=${DEMO_PORT:-15900}

@@ -23,7 +23,7 @@ for t in hyperfine jq podman conmon containerd ctr "$RUNC"; do
 done
 if [ -z "${LIANA:-}" ]; then
   echo "== building liana-runtime (release)"
-  (cd "$REPO" && cargo build --release -p liana-runtime -q)
+  "$REPO/scripts/build-release.sh"
   LIANA=${CARGO_TARGET_DIR:-$REPO/target}/release/liana-runtime
 fi
 W=${1:-$(mktemp -d /tmp/liana-bench-clients.XXXXXX)}
