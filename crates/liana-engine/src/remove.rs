@@ -61,8 +61,19 @@ impl Engine {
     fn release(&self, c: &Container) {
         match self.runtime(&c.settings.runtime) {
             Ok(rt) => {
-                if let Err(e) = rt.delete(&c.id, true) {
+                // A process that is still exiting keeps its cgroup busy for a moment
+                // (the runtime retries for about a second); on a loaded machine that can
+                // run out, and the container's record is about to go: try again rather
+                // than leave a cgroup and runtime state behind.
+                let mut tries = 0;
+                while let Err(e) = rt.delete(&c.id, true) {
+                    tries += 1;
+                    if tries == 3 {
+                        tracing::warn!("runtime delete {}: {}", c.id, crate::error_chain(&e));
+                        break;
+                    }
                     tracing::debug!("runtime delete {}: {}", c.id, crate::error_chain(&e));
+                    std::thread::sleep(std::time::Duration::from_millis(200));
                 }
             }
             Err(e) => tracing::warn!("cleanup {}: {e}", c.id),
