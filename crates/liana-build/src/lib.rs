@@ -9,4 +9,11 @@
 
 #![allow(clippy::result_large_err)]
 
+pub mod cache;
+pub mod context;
+pub mod executor;
+pub mod layer;
 pub mod parser;
+pub mod planner;
+
+pub use executor::{build, BuildError, BuildOptions, BuildResult, Progress};

@@ -273,7 +273,10 @@ fn pairs(
         };
         let k = words::expand(k, None, escape).map_err(|e| ParseError::new(line, e))?;
         if k.is_empty() {
-            return Err(ParseError::new(line, format!("{kw} names can not be blank")));
+            return Err(ParseError::new(
+                line,
+                format!("{kw} names can not be blank"),
+            ));
         }
         out.push((k, v.to_string()));
     }
@@ -348,7 +351,9 @@ fn parse_copy(l: &Logical, add: bool, args: &str, esc: char) -> Result<CopyArgs,
             .into_iter()
             .map(|s| format!("'{}'", s.replace('\'', "'\\''")))
             .collect(),
-        None => words::split(rest, esc).map_err(|e| ParseError::new(l.line, format!("{kw}: {e}")))?,
+        None => {
+            words::split(rest, esc).map_err(|e| ParseError::new(l.line, format!("{kw}: {e}")))?
+        }
     };
     if ws.len() < 2 {
         return Err(ParseError::new(

@@ -15,9 +15,7 @@ pub mod instr;
 pub mod lines;
 pub mod words;
 
-pub use instr::{
-    ArgDecl, Cmd, CopyArgs, Health, Heredoc, Instruction, Kind, MountSpec, RunArgs,
-};
+pub use instr::{ArgDecl, Cmd, CopyArgs, Health, Heredoc, Instruction, Kind, MountSpec, RunArgs};
 
 /// A Dockerfile that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

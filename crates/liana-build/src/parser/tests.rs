@@ -99,7 +99,10 @@ HEALTHCHECK NONE
     match &s.instructions[5].kind {
         Kind::Env(v) => assert_eq!(
             v,
-            &[("A".into(), "1".into()), ("B".into(), "\"two words\"".into())]
+            &[
+                ("A".into(), "1".into()),
+                ("B".into(), "\"two words\"".into())
+            ]
         ),
         k => panic!("{k:?}"),
     }
@@ -134,12 +137,15 @@ fn continuations_and_comments() {
     let df = p("FROM busybox\nRUN echo a \\\n  # a comment\n\n    b \\\n c\nRUN x\n");
     let s = &df.stages[0];
     assert_eq!(s.instructions[0].line, 2);
-    assert_eq!(s.instructions[0].kind, Kind::Run(RunArgs {
-        cmd: Cmd::Shell("echo a     b  c".into()),
-        mounts: vec![],
-        network: None,
-        heredocs: vec![],
-    }));
+    assert_eq!(
+        s.instructions[0].kind,
+        Kind::Run(RunArgs {
+            cmd: Cmd::Shell("echo a     b  c".into()),
+            mounts: vec![],
+            network: None,
+            heredocs: vec![],
+        })
+    );
     assert_eq!(s.instructions[1].line, 7);
 }
 
@@ -198,14 +204,20 @@ fn heredocs() {
 #[test]
 fn errors_name_the_line() {
     let e = err("FROM busybox\n\nRUN true\nFROBNICATE x\n");
-    assert_eq!(e.to_string(), "Dockerfile:4: unknown instruction: FROBNICATE");
+    assert_eq!(
+        e.to_string(),
+        "Dockerfile:4: unknown instruction: FROBNICATE"
+    );
     assert_eq!(err("RUN true\n").line, 1);
     assert_eq!(err("FROM a b\n").line, 1);
     assert_eq!(err("FROM busybox\nCOPY onlyone\n").line, 2);
     assert_eq!(err("FROM busybox\nSHELL /bin/sh\n").line, 2);
     assert_eq!(err("FROM busybox\nRUN --bogus true\n").line, 2);
     assert_eq!(err("FROM busybox\nENV =x\n").line, 2);
-    assert_eq!(err("FROM busybox\nHEALTHCHECK --interval=x CMD true\n").line, 2);
+    assert_eq!(
+        err("FROM busybox\nHEALTHCHECK --interval=x CMD true\n").line,
+        2
+    );
     assert_eq!(err("FROM a AS x\nFROM b AS x\n").line, 2);
     assert_eq!(err("FROM a\nONBUILD FROM b\n").line, 2);
     assert_eq!(err("# escape=x\nFROM a\n").line, 1);

@@ -70,15 +70,13 @@ pub fn expand(word: &str, vars: Option<&Vars>, escape: char) -> Result<String, S
             (Some('\''), '\'') => quote = None,
             (Some('\''), _) => out.push(c),
             (Some('"'), '"') => quote = None,
-            (Some('"'), e) if e == escape => {
-                match chars.get(i + 1) {
-                    Some(&n) if n == '"' || n == '$' || n == escape => {
-                        out.push(n);
-                        i += 1;
-                    }
-                    _ => out.push(c),
+            (Some('"'), e) if e == escape => match chars.get(i + 1) {
+                Some(&n) if n == '"' || n == '$' || n == escape => {
+                    out.push(n);
+                    i += 1;
                 }
-            }
+                _ => out.push(c),
+            },
             (None, '\'') | (None, '"') => quote = Some(c),
             (None, e) if e == escape => {
                 if let Some(&n) = chars.get(i + 1) {

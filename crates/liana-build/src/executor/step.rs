@@ -1,0 +1,322 @@
+//! A filesystem-changing step: cache lookup, else an active snapshot over the stage's
+//! layers mounted at `RUNROOT/build/ID/rootfs`, the step's action on it, then its upper
+//! directory written as a layer, stored, and the snapshot committed under the layer's
+//! chain ID. Whatever happens, nothing stays mounted and no active snapshot or
+//! temporary directory is left behind.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use liana_images::snapshot::Mount;
+use oci_spec::image::{Descriptor, DescriptorBuilder, MediaType};
+
+use super::state::StageState;
+use super::{BuildError, Builder};
+use crate::cache::{self, Entry};
+use crate::layer::{self, LayerOptions};
+
+/// What a step action may leave behind that must not be in the layer: mount points the
+/// runtime created (paths relative to the root, checked before the action).
+#[derive(Debug, Default)]
+pub(crate) struct Leftovers(pub Vec<String>);
+
+/// The active snapshot of a step, undone on drop unless committed.
+pub(crate) struct Active<'a> {
+    b: &'a Builder<'a>,
+    pub key: String,
+    pub mounts: Vec<Mount>,
+    pub dir: PathBuf,
+    pub rootfs: PathBuf,
+    pub upper: PathBuf,
+    snapshot_live: bool,
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        let _ = liana_engine::mount::unmount_rootfs(&self.mounts, &self.dir.join("rootfs"));
+        if self.snapshot_live {
+            if let Err(e) = self.b.store.snapshotter().remove(&self.key) {
+                tracing::warn!("remove build snapshot {}: {e}", self.key);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn upper_of(mounts: &[Mount]) -> Option<PathBuf> {
+    match mounts {
+        [m] if m.kind == "bind" => Some(m.source.clone()),
+        [m] => m
+            .options
+            .iter()
+            .find_map(|o| o.strip_prefix("upperdir="))
+            .map(PathBuf::from),
+        _ => None,
+    }
+}
+
+static VIEW_SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether `rel` exists in the root `rootfs` (without leaving it).
+pub(crate) fn exists_in(rootfs: &Path, rel: &str) -> bool {
+    liana_container::resolve::Root::open(rootfs)
+        .and_then(|r| r.resolve(Path::new(rel)))
+        .is_ok()
+}
+
+/// A read-only view of a stage's layers, unmounted and removed on drop.
+pub(crate) struct View<'a> {
+    b: &'a Builder<'a>,
+    key: Option<String>,
+    mounts: Vec<Mount>,
+    dir: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Drop for View<'_> {
+    fn drop(&mut self) {
+        let _ = liana_engine::mount::unmount_rootfs(&self.mounts, &self.dir.join("rootfs"));
+        if let Some(k) = &self.key {
+            let _ = self.b.store.snapshotter().remove(k);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Builder<'_> {
+    /// Mounts a read-only view of the layers of `st`.
+    pub(crate) fn view(&self, st: &StageState) -> Result<View<'_>, BuildError> {
+        let seq = VIEW_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = self
+            .engine
+            .paths()
+            .runroot
+            .join("build")
+            .join(format!("{}-view{seq}", self.build_id));
+        let mut v = View {
+            b: self,
+            key: None,
+            mounts: Vec::new(),
+            dir: dir.clone(),
+            rootfs: dir.join("empty"),
+        };
+        liana_engine::paths::create_private_dir(&dir)
+            .map_err(BuildError::io("create build directory", &dir))?;
+        let Some(chain) = &st.chain else {
+            std::fs::create_dir_all(&v.rootfs).map_err(BuildError::io("create", &v.rootfs))?;
+            return Ok(v);
+        };
+        let key = format!("liana-build-{}-view{seq}", self.build_id);
+        self.store
+            .metadata()
+            .lease_add(&self.lease, &[], std::slice::from_ref(&key))?;
+        v.mounts = self.store.snapshotter().view(&key, Some(chain))?;
+        v.key = Some(key);
+        v.rootfs = liana_engine::mount::mount_rootfs(&v.mounts, &dir.join("rootfs"))
+            .map_err(liana_engine::Error::from)?;
+        Ok(v)
+    }
+
+    /// Prepares and mounts an active snapshot on top of `parent`.
+    pub(crate) fn activate(
+        &self,
+        seq: usize,
+        parent: Option<&str>,
+    ) -> Result<Active<'_>, BuildError> {
+        let sn = self.store.snapshotter();
+        let key = format!("liana-build-{}-{seq}", self.build_id);
+        self.store
+            .metadata()
+            .lease_add(&self.lease, &[], std::slice::from_ref(&key))?;
+        let dir = self
+            .engine
+            .paths()
+            .runroot
+            .join("build")
+            .join(format!("{}-{seq}", self.build_id));
+        let mounts = sn.prepare(&key, parent)?;
+        let mut a = Active {
+            b: self,
+            key,
+            mounts,
+            dir: dir.clone(),
+            rootfs: PathBuf::new(),
+            upper: PathBuf::new(),
+            snapshot_live: true,
+        };
+        liana_engine::paths::create_private_dir(&dir)
+            .map_err(BuildError::io("create build directory", &dir))?;
+        a.upper = upper_of(&a.mounts).ok_or_else(|| {
+            BuildError::Invalid(format!("unsupported snapshot mounts {:?}", a.mounts))
+        })?;
+        a.rootfs = liana_engine::mount::mount_rootfs(&a.mounts, &dir.join("rootfs"))
+            .map_err(liana_engine::Error::from)?;
+        Ok(a)
+    }
+
+    /// Runs a filesystem step: from the cache, or by `action` on a fresh snapshot.
+    pub(crate) fn layer_step(
+        &mut self,
+        st: &mut StageState,
+        key: String,
+        text: &str,
+        history: &str,
+        action: impl FnOnce(
+            &Builder<'_>,
+            &StageState,
+            &Active<'_>,
+            usize,
+        ) -> Result<Leftovers, BuildError>,
+    ) -> Result<(), BuildError> {
+        let n = self.next_step();
+        let t = Instant::now();
+        self.progress.begin(n, text);
+        if !self.opts.no_cache {
+            if let Some(e) = self.cache.get(&key) {
+                if self.usable(st, &e) {
+                    self.apply(st, &e, history);
+                    st.key = key;
+                    self.progress.done(n, t.elapsed(), true);
+                    return Ok(());
+                }
+            }
+        }
+        self.snap_seq += 1;
+        let seq = self.snap_seq;
+        let entry = {
+            let this: &Builder<'_> = self;
+            let mut a = this.activate(seq, st.chain.as_deref())?;
+            let workdir = st.config.working_dir().clone().unwrap_or_default();
+            if !workdir.is_empty() && workdir != "/" {
+                liana_container::resolve::Root::open(&a.rootfs)
+                    .and_then(|r| {
+                        r.create_all(Path::new(&workdir), liana_container::resolve::Create::Dir)
+                    })
+                    .map_err(BuildError::io("create WORKDIR", &workdir))?;
+            }
+            let left = action(this, st, &a, n)?;
+            liana_engine::mount::unmount_rootfs(&a.mounts, &a.dir.join("rootfs"))
+                .map_err(liana_engine::Error::from)?;
+            for rel in left.0.iter().rev() {
+                let p = a.upper.join(rel.trim_start_matches('/'));
+                match std::fs::symlink_metadata(&p) {
+                    Ok(m) if m.is_file() && m.len() == 0 => {
+                        let _ = std::fs::remove_file(&p);
+                    }
+                    Ok(m) if m.is_dir() => {
+                        let _ = std::fs::remove_dir(&p);
+                    }
+                    _ => {}
+                }
+            }
+            let e = this.commit_layer(st, &mut a)?;
+            this.cache.put(&key, &e);
+            e
+        };
+        self.apply(st, &entry, history);
+        st.key = key;
+        self.progress.done(n, t.elapsed(), false);
+        Ok(())
+    }
+
+    fn usable(&self, st: &StageState, e: &Entry) -> bool {
+        match (&e.layer, &e.diff_id) {
+            (None, _) => true,
+            (Some(l), Some(d)) => {
+                let chain = cache::chain_id(st.chain.as_deref(), d);
+                self.store.content().contains(l.digest()).unwrap_or(false)
+                    && self
+                        .store
+                        .snapshotter()
+                        .stat(&chain)
+                        .is_ok_and(|i| i.kind == liana_images::snapshot::Kind::Committed)
+                    && self
+                        .store
+                        .metadata()
+                        .lease_add(&self.lease, &[l.digest().to_string()], &[chain])
+                        .is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    fn apply(&self, st: &mut StageState, e: &Entry, history: &str) {
+        match (&e.layer, &e.diff_id) {
+            (Some(l), Some(d)) => {
+                st.chain = Some(cache::chain_id(st.chain.as_deref(), d));
+                st.layers.push(l.clone());
+                st.diff_ids.push(d.clone());
+                st.push_history(history, false, self.opts.source_date_epoch);
+            }
+            _ => st.push_history(history, true, self.opts.source_date_epoch),
+        }
+    }
+
+    /// Writes the upper directory of `a` as a layer, stores it and commits the snapshot.
+    fn commit_layer(&self, st: &StageState, a: &mut Active<'_>) -> Result<Entry, BuildError> {
+        let lo = LayerOptions {
+            compression: self.opts.compression,
+            source_date_epoch: self.opts.source_date_epoch,
+            xattr_prefix: match self.store.snapshotter().whiteout_mode() {
+                liana_images::unpack::WhiteoutMode::Overlay { xattr_prefix } => xattr_prefix,
+                _ => "trusted.".into(),
+            },
+        };
+        let file = a.dir.join("layer");
+        let w = layer::write(&a.upper, &file, &lo)
+            .map_err(BuildError::io("write layer of", &a.upper))?;
+        if w.entries == 0 {
+            return Ok(Entry {
+                layer: None,
+                diff_id: None,
+            });
+        }
+        self.import(&file, &w.digest, w.size)?;
+        let diff_id = w.diff_id.to_string();
+        let chain = cache::chain_id(st.chain.as_deref(), &diff_id);
+        self.store.metadata().lease_add(
+            &self.lease,
+            &[w.digest.to_string()],
+            std::slice::from_ref(&chain),
+        )?;
+        let sn = self.store.snapshotter();
+        match sn.commit(&chain, &a.key) {
+            Ok(()) => a.snapshot_live = false,
+            Err(liana_images::snapshot::SnapshotError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let desc: Descriptor = DescriptorBuilder::default()
+            .media_type(MediaType::from(self.opts.compression.media_type()))
+            .digest(w.digest.clone())
+            .size(w.size)
+            .build()
+            .expect("descriptor fields set");
+        Ok(Entry {
+            layer: Some(desc),
+            diff_id: Some(diff_id),
+        })
+    }
+
+    /// Copies the file `p` into the content store as blob `digest`.
+    pub(crate) fn import(
+        &self,
+        p: &Path,
+        digest: &liana_images::digest::Digest,
+        size: u64,
+    ) -> Result<(), BuildError> {
+        let content = self.store.content();
+        if content.contains(digest)? {
+            return Ok(());
+        }
+        let mut w = content.writer(digest, size)?;
+        if w.offset() > 0 {
+            w.reset()?;
+        }
+        let mut f = std::fs::File::open(p).map_err(BuildError::io("open", p))?;
+        std::io::copy(&mut f, &mut w).map_err(BuildError::io("store layer", p))?;
+        w.flush().map_err(BuildError::io("store layer", p))?;
+        w.commit()?;
+        Ok(())
+    }
+}
