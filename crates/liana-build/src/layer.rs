@@ -307,7 +307,7 @@ mod tests {
         if can_mknod {
             rustix::fs::mknodat(
                 rustix::fs::CWD,
-                &up.join("gone"),
+                up.join("gone"),
                 rustix::fs::FileType::CharacterDevice,
                 rustix::fs::Mode::empty(),
                 0,

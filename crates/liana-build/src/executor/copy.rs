@@ -333,7 +333,7 @@ impl Builder<'_> {
                 chown.as_deref().unwrap_or(""),
                 &format!("{chmod:?}"),
                 from_stage.as_ref().map(|s| s.key.as_str()).unwrap_or(""),
-                &hasher.finish().to_string(),
+                hasher.finish().as_ref(),
                 &format!("{:?}", c.exclude),
             ],
         );

@@ -116,7 +116,7 @@ impl StageState {
             .iter()
             .map(|l| {
                 let mut d = l.clone();
-                d.set_media_type(oci_layer_type(&l.media_type().to_string()).as_str().into());
+                d.set_media_type(oci_layer_type(l.media_type().as_ref()).as_str().into());
                 d.set_annotations(None);
                 d.set_urls(None);
                 d
@@ -125,7 +125,7 @@ impl StageState {
         st.diff_ids = c.rootfs().diff_ids().clone();
         st.chain = rec.snapshot.clone();
         st.history = c.history().clone().unwrap_or_default();
-        st.key = crate::cache::key("image", &[&rec.config.digest().to_string()]);
+        st.key = crate::cache::key("image", &[rec.config.digest().as_ref()]);
         st.base_layers = st.layers.len();
         Ok(st)
     }
