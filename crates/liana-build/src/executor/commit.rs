@@ -111,10 +111,12 @@ pub(crate) fn write_image(
         manifest_digest.clone(),
         manifest.len() as u64,
     );
-    store.metadata().lease_add(
-        &b.lease,
-        &[config_digest.to_string(), manifest_digest.to_string()],
-        &[],
+    let mut content = vec![config_digest.to_string(), manifest_digest.to_string()];
+    content.extend(st.layers.iter().map(|l| l.digest().to_string()));
+    b.lease.add(
+        store,
+        &content,
+        &st.chain.iter().cloned().collect::<Vec<_>>(),
     )?;
     store.content().write_blob(&config_digest, &config)?;
     store.content().write_blob(&manifest_digest, &manifest)?;

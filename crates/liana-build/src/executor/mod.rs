@@ -9,6 +9,7 @@
 mod commit;
 mod copy;
 mod error;
+mod lease;
 mod progress;
 mod run;
 mod state;
@@ -87,9 +88,7 @@ pub fn build(
     let plan = planner::plan(&df, opts.target.as_deref(), &globals)?;
     let ctx = Context::open(&opts.context, None)?;
     let store = engine.store()?;
-    let lease = store
-        .metadata()
-        .create_lease(std::time::Duration::from_secs(24 * 3600))?;
+    let build_id = liana_engine::ids::new_id()[..12].to_string();
     let mut b = Builder {
         engine,
         store,
@@ -98,8 +97,10 @@ pub fn build(
         ctx,
         cache: Cache::new(&engine.paths().root),
         globals,
-        lease: lease.clone(),
-        build_id: liana_engine::ids::new_id()[..12].to_string(),
+        lease: lease::BuildLease::new(&build_id),
+        build_id,
+        committed: std::cell::RefCell::new(None),
+        pending_blobs: std::cell::RefCell::new(Vec::new()),
         done: BTreeMap::new(),
         step_no: 0,
         progress,
@@ -107,9 +108,7 @@ pub fn build(
     };
     let res = b.run_plan(&plan);
     let res = res.and_then(|st| commit::write_image(&b, &st, opts));
-    if let Err(e) = store.metadata().delete_lease(&lease) {
-        tracing::warn!("delete build lease {lease}: {e}");
-    }
+    b.lease.release(store);
     res
 }
 
@@ -122,7 +121,11 @@ pub(crate) struct Builder<'a> {
     pub(crate) ctx: Context,
     pub(crate) cache: Cache,
     pub(crate) globals: Vars,
-    pub(crate) lease: String,
+    pub(crate) lease: lease::BuildLease,
+    /// The committed snapshots (read once, on the first cache lookup).
+    pub(crate) committed: std::cell::RefCell<Option<std::collections::HashSet<String>>>,
+    /// Blobs stored since the lease was last extended.
+    pub(crate) pending_blobs: std::cell::RefCell<Vec<String>>,
     pub(crate) build_id: String,
     /// Finished stages.
     pub(crate) done: BTreeMap<usize, StageState>,

@@ -107,12 +107,37 @@ impl Builder<'_> {
             std::fs::create_dir_all(&v.rootfs).map_err(BuildError::io("create", &v.rootfs))?;
             return Ok(v);
         };
-        let key = format!("liana-build-{}-view{seq}", self.build_id);
-        self.store
-            .metadata()
-            .lease_add(&self.lease, &[], std::slice::from_ref(&key))?;
-        v.mounts = self.store.snapshotter().view(&key, Some(chain))?;
-        v.key = Some(key);
+        if self.store.snapshotter().name() != "overlayfs" {
+            let key = format!("liana-build-{}-view{seq}", self.build_id);
+            self.lease
+                .add(self.store, &[], std::slice::from_ref(&key))?;
+            v.mounts = self.store.snapshotter().view(&key, Some(chain))?;
+            v.key = Some(key);
+        } else {
+            // the layers' directories straight from the engine's cache of lower dirs
+            self.lease
+                .add(self.store, &[], std::slice::from_ref(chain))?;
+            let lower =
+                liana_engine::layers::lowerdirs(self.store, &self.engine.paths().root, chain)?;
+            v.mounts = match lower.as_slice() {
+                [one] => vec![Mount {
+                    kind: "bind".into(),
+                    source: one.clone(),
+                    options: vec!["ro".into()],
+                }],
+                many => vec![Mount {
+                    kind: "overlay".into(),
+                    source: "overlay".into(),
+                    options: vec![format!(
+                        "lowerdir={}",
+                        many.iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(":")
+                    )],
+                }],
+            };
+        }
         v.rootfs = liana_engine::mount::mount_rootfs(&v.mounts, &dir.join("rootfs"))
             .map_err(liana_engine::Error::from)?;
         Ok(v)
@@ -126,9 +151,10 @@ impl Builder<'_> {
     ) -> Result<Active<'_>, BuildError> {
         let sn = self.store.snapshotter();
         let key = format!("liana-build-{}-{seq}", self.build_id);
-        self.store
-            .metadata()
-            .lease_add(&self.lease, &[], std::slice::from_ref(&key))?;
+        // The active snapshot protects its ancestors; the blobs made so far ride along.
+        let blobs = self.pending_blobs.take();
+        self.lease
+            .add(self.store, &blobs, std::slice::from_ref(&key))?;
         let dir = self
             .engine
             .paths()
@@ -226,19 +252,25 @@ impl Builder<'_> {
             (Some(l), Some(d)) => {
                 let chain = cache::chain_id(st.chain.as_deref(), d);
                 self.store.content().contains(l.digest()).unwrap_or(false)
-                    && self
-                        .store
-                        .snapshotter()
-                        .stat(&chain)
-                        .is_ok_and(|i| i.kind == liana_images::snapshot::Kind::Committed)
-                    && self
-                        .store
-                        .metadata()
-                        .lease_add(&self.lease, &[l.digest().to_string()], &[chain])
-                        .is_ok()
+                    && self.is_committed(&chain)
             }
             _ => false,
         }
+    }
+
+    /// Whether `chain` is a committed snapshot (the list is read once per build).
+    fn is_committed(&self, chain: &str) -> bool {
+        let mut c = self.committed.borrow_mut();
+        if c.is_none() {
+            let all = self.store.snapshotter().walk().unwrap_or_default();
+            *c = Some(
+                all.into_iter()
+                    .filter(|i| i.kind == liana_images::snapshot::Kind::Committed)
+                    .map(|i| i.key)
+                    .collect(),
+            );
+        }
+        c.as_ref().is_some_and(|s| s.contains(chain))
     }
 
     fn apply(&self, st: &mut StageState, e: &Entry, history: &str) {
@@ -275,16 +307,15 @@ impl Builder<'_> {
         self.import(&file, &w.digest, w.size)?;
         let diff_id = w.diff_id.to_string();
         let chain = cache::chain_id(st.chain.as_deref(), &diff_id);
-        self.store.metadata().lease_add(
-            &self.lease,
-            &[w.digest.to_string()],
-            std::slice::from_ref(&chain),
-        )?;
+        self.pending_blobs.borrow_mut().push(w.digest.to_string());
         let sn = self.store.snapshotter();
         match sn.commit(&chain, &a.key) {
             Ok(()) => a.snapshot_live = false,
             Err(liana_images::snapshot::SnapshotError::AlreadyExists { .. }) => {}
             Err(e) => return Err(e.into()),
+        }
+        if let Some(set) = self.committed.borrow_mut().as_mut() {
+            set.insert(chain);
         }
         let desc: Descriptor = DescriptorBuilder::default()
             .media_type(MediaType::from(self.opts.compression.media_type()))
