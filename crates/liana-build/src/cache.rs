@@ -58,6 +58,24 @@ impl Cache {
         serde_json::from_slice(&b).ok()
     }
 
+    /// The JSON value stored under `key`, if any.
+    pub fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let b = std::fs::read(self.path(key)).ok()?;
+        serde_json::from_slice(&b).ok()
+    }
+
+    /// Stores a JSON value under `key` (best effort).
+    pub fn put_json<T: Serialize>(&self, key: &str, v: &T) {
+        if std::fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        let p = self.path(key);
+        let tmp = p.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, serde_json::to_vec(v).expect("value serializes")).is_ok() {
+            let _ = std::fs::rename(&tmp, &p);
+        }
+    }
+
     /// Records an entry (best effort: a cache that cannot be written only costs time).
     pub fn put(&self, key: &str, e: &Entry) {
         if std::fs::create_dir_all(&self.dir).is_err() {
@@ -69,6 +87,15 @@ impl Cache {
             let _ = std::fs::rename(&tmp, &p);
         }
     }
+}
+
+/// The image a fully cached build made before: same inputs, same image.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ImageEntry {
+    /// Its manifest.
+    pub manifest: Descriptor,
+    /// Its config.
+    pub config: Descriptor,
 }
 
 /// The chain ID after `parent` for `diff_id`.

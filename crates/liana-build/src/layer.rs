@@ -56,6 +56,57 @@ pub struct LayerOptions {
     pub source_date_epoch: Option<u64>,
     /// Prefix of the overlay xattrs (`trusted.` or `user.`).
     pub xattr_prefix: String,
+    /// Diff against this tree (native snapshotter: the step's directory is a full copy
+    /// of its parent) instead of reading overlay whiteouts.
+    pub parent: Option<PathBuf>,
+    /// Host → image uid ranges `(image, host, size)` (rootless: the user is root); ids
+    /// outside every range become 65534. Empty: ids as they are.
+    pub uid_map: Vec<(u32, u32, u32)>,
+    /// Same for gids.
+    pub gid_map: Vec<(u32, u32, u32)>,
+    /// Rootless native snapshots: the parent's copy could not keep owners other than the
+    /// user's `(uid, gid)`, so an entry owned by the user where the parent's was not is
+    /// not a change.
+    pub copy_owner: Option<(u32, u32)>,
+    /// Owners to record for some paths (relative, no trailing `/`) whatever the disk
+    /// says (rootless COPY --chown, which cannot chown).
+    pub owners: HashMap<String, (u32, u32)>,
+}
+
+fn unmap(map: &[(u32, u32, u32)], id: u32) -> u32 {
+    if map.is_empty() {
+        return id;
+    }
+    map.iter()
+        .find(|(_, h, n)| id >= *h && id - *h < *n)
+        .map(|(c, h, _)| c + (id - h))
+        .unwrap_or(65534)
+}
+
+/// Whether a diff can skip `new`: the same entry as `old` in the parent tree.
+fn unchanged(
+    old: &std::fs::Metadata,
+    new: &std::fs::Metadata,
+    po: &Path,
+    pn: &Path,
+    copy_owner: Option<(u32, u32)>,
+) -> bool {
+    let same_owner = |o: u32, n: u32, mine: Option<u32>| o == n || mine == Some(n);
+    if old.file_type() != new.file_type()
+        || old.mode() != new.mode()
+        || !same_owner(old.uid(), new.uid(), copy_owner.map(|c| c.0))
+        || !same_owner(old.gid(), new.gid(), copy_owner.map(|c| c.1))
+    {
+        return false;
+    }
+    let ft = new.file_type();
+    if ft.is_symlink() {
+        return std::fs::read_link(po).ok() == std::fs::read_link(pn).ok();
+    }
+    if ft.is_char_device() || ft.is_block_device() {
+        return old.rdev() == new.rdev();
+    }
+    old.size() == new.size() && old.mtime() == new.mtime() && old.mtime_nsec() == new.mtime_nsec()
 }
 
 /// A written layer.
@@ -127,8 +178,8 @@ impl<W: Write> Walker<'_, W> {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
         h.set_mode(m.mode() & 0o7777);
-        h.set_uid(m.uid() as u64);
-        h.set_gid(m.gid() as u64);
+        h.set_uid(unmap(&self.opts.uid_map, m.uid()) as u64);
+        h.set_gid(unmap(&self.opts.gid_map, m.gid()) as u64);
         let mtime = m.mtime().max(0) as u64;
         h.set_mtime(match self.opts.source_date_epoch {
             Some(e) => mtime.min(e),
@@ -157,23 +208,62 @@ impl<W: Write> Walker<'_, W> {
         Ok(())
     }
 
-    fn walk(&mut self, dir: &Path, prefix: &str) -> io::Result<()> {
+    fn owned(&self, rel: &str, mut h: tar::Header) -> tar::Header {
+        if let Some((u, g)) = self.opts.owners.get(rel.trim_end_matches('/')) {
+            h.set_uid(*u as u64);
+            h.set_gid(*g as u64);
+        }
+        h
+    }
+
+    fn walk(&mut self, dir: &Path, prefix: &str, parent: Option<&Path>) -> io::Result<()> {
         let mut names: Vec<_> = std::fs::read_dir(dir)?
             .map(|e| e.map(|e| e.file_name()))
             .collect::<io::Result<_>>()?;
         names.sort();
+        if let Some(pd) = parent {
+            // deletions: names of the parent directory that are gone
+            let mut gone: Vec<_> = std::fs::read_dir(pd)?
+                .filter_map(|e| e.ok().map(|e| e.file_name()))
+                .filter(|n| std::fs::symlink_metadata(dir.join(n)).is_err())
+                .collect();
+            gone.sort();
+            for g in gone {
+                self.whiteout(&format!("{prefix}.wh.{}", g.to_string_lossy()))?;
+            }
+        }
         for n in names {
             let name = n.to_string_lossy().to_string();
             let rel = format!("{prefix}{name}");
             let p = dir.join(&n);
             let m = std::fs::symlink_metadata(&p)?;
             let ft = m.file_type();
+            let old = parent.and_then(|pd| {
+                let po = pd.join(&n);
+                std::fs::symlink_metadata(&po).ok().map(|om| (po, om))
+            });
+            if let Some((po, om)) = &old {
+                let same = unchanged(om, &m, po, &p, self.opts.copy_owner)
+                    && !self.opts.owners.contains_key(&rel);
+                if ft.is_dir() && om.is_dir() {
+                    if !same {
+                        let mut h = self.owned(&rel, self.header(&m, tar::EntryType::Directory));
+                        self.b.append_data(&mut h, format!("{rel}/"), io::empty())?;
+                        self.entries += 1;
+                    }
+                    self.walk(&p, &format!("{rel}/"), Some(po))?;
+                    continue;
+                }
+                if same {
+                    continue;
+                }
+            }
             if ft.is_char_device() && m.rdev() == 0 {
                 self.whiteout(&format!("{prefix}.wh.{name}"))?;
                 continue;
             }
             if ft.is_dir() {
-                let mut h = self.header(&m, tar::EntryType::Directory);
+                let mut h = self.owned(&rel, self.header(&m, tar::EntryType::Directory));
                 self.xattrs(&p)?;
                 self.b.append_data(&mut h, format!("{rel}/"), io::empty())?;
                 self.entries += 1;
@@ -181,12 +271,12 @@ impl<W: Write> Walker<'_, W> {
                 if getxattr(&p, &opaque).as_deref() == Some(b"y") {
                     self.whiteout(&format!("{rel}/.wh..wh..opq"))?;
                 }
-                self.walk(&p, &format!("{rel}/"))?;
+                self.walk(&p, &format!("{rel}/"), None)?;
                 continue;
             }
             if !ft.is_dir() && m.nlink() > 1 {
                 if let Some(first) = self.links.get(&(m.dev(), m.ino())) {
-                    let mut h = self.header(&m, tar::EntryType::Link);
+                    let mut h = self.owned(&rel, self.header(&m, tar::EntryType::Link));
                     let first = first.clone();
                     self.b.append_link(&mut h, &rel, first)?;
                     self.entries += 1;
@@ -195,13 +285,13 @@ impl<W: Write> Walker<'_, W> {
                 self.links.insert((m.dev(), m.ino()), rel.clone());
             }
             if ft.is_file() {
-                let mut h = self.header(&m, tar::EntryType::Regular);
+                let mut h = self.owned(&rel, self.header(&m, tar::EntryType::Regular));
                 h.set_size(m.len());
                 self.xattrs(&p)?;
                 let f = File::open(&p)?;
                 self.b.append_data(&mut h, &rel, f)?;
             } else if ft.is_symlink() {
-                let mut h = self.header(&m, tar::EntryType::Symlink);
+                let mut h = self.owned(&rel, self.header(&m, tar::EntryType::Symlink));
                 let target = std::fs::read_link(&p)?;
                 self.b.append_link(&mut h, &rel, target)?;
             } else {
@@ -249,7 +339,7 @@ pub fn write(upper: &Path, out: &Path, opts: &LayerOptions) -> io::Result<Writte
         links: HashMap::new(),
         entries: 0,
     };
-    w.walk(upper, "")?;
+    w.walk(upper, "", opts.parent.as_deref())?;
     let entries = w.entries;
     let diff = w.b.into_inner()?;
     let (diff_id, _, enc) = diff.finish();

@@ -84,12 +84,12 @@ pub(crate) fn config_json(st: &StageState, opts: &BuildOptions) -> Value {
     v
 }
 
-/// Writes the image of the target stage and tags it.
-pub(crate) fn write_image(
+/// Writes the config and manifest blobs of `st`.
+fn write_blobs(
     b: &Builder<'_>,
     st: &StageState,
     opts: &BuildOptions,
-) -> Result<BuildResult, BuildError> {
+) -> Result<(Descriptor, Descriptor), BuildError> {
     let store = b.store;
     let config = serde_json::to_vec(&config_json(st, opts)).expect("config serializes");
     let config_digest = liana_images::digest::sha256_of(&config);
@@ -120,6 +120,51 @@ pub(crate) fn write_image(
     )?;
     store.content().write_blob(&config_digest, &config)?;
     store.content().write_blob(&manifest_digest, &manifest)?;
+    Ok((manifest_desc, config_desc))
+}
+
+/// Writes the image of the target stage and tags it. A build whose every layer came
+/// from the cache gives the image the same inputs gave before (same ID, no new blobs).
+pub(crate) fn write_image(
+    b: &Builder<'_>,
+    st: &StageState,
+    opts: &BuildOptions,
+) -> Result<BuildResult, BuildError> {
+    let store = b.store;
+    let image_key = crate::cache::key(
+        &st.key,
+        &[
+            "image",
+            &serde_json::to_string(&opts.labels).expect("labels serialize"),
+            &format!("{:?}", opts.source_date_epoch),
+            &serde_json::to_string(&st.layers).expect("layers serialize"),
+        ],
+    );
+    let reuse = (b.all_cached && !opts.no_cache)
+        .then(|| b.cache.get_json::<crate::cache::ImageEntry>(&image_key))
+        .flatten()
+        .filter(|e| {
+            store
+                .content()
+                .contains(e.manifest.digest())
+                .unwrap_or(false)
+                && store.content().contains(e.config.digest()).unwrap_or(false)
+        });
+    let (manifest_desc, config_desc) = match reuse {
+        Some(e) => (e.manifest, e.config),
+        None => {
+            let (m, c) = write_blobs(b, st, opts)?;
+            b.cache.put_json(
+                &image_key,
+                &crate::cache::ImageEntry {
+                    manifest: m.clone(),
+                    config: c.clone(),
+                },
+            );
+            (m, c)
+        }
+    };
+    let config_digest = config_desc.digest().clone();
     let mut names = Vec::new();
     for t in &opts.tags {
         names.push(tag_name(t)?);

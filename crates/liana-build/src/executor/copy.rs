@@ -132,6 +132,8 @@ struct Copier<'r> {
     root: &'r Root,
     attrs: Attrs,
     ignore: Option<&'r Ignore>,
+    /// Rootless: no chown; owners to record in the layer instead.
+    owners: Option<&'r std::cell::RefCell<std::collections::HashMap<String, (u32, u32)>>>,
 }
 
 impl Copier<'_> {
@@ -155,7 +157,16 @@ impl Copier<'_> {
             None if keep_owner => (m.uid(), m.gid()),
             None => (0, 0),
         };
-        std::os::unix::fs::lchown(p, Some(uid), Some(gid)).map_err(BuildError::io("chown", p))?;
+        match self.owners {
+            Some(o) => {
+                if let (Some(ow), Ok(rel)) = (self.attrs.owner, p.strip_prefix(self.root.path())) {
+                    o.borrow_mut()
+                        .insert(rel.to_string_lossy().into_owned(), ow);
+                }
+            }
+            None => std::os::unix::fs::lchown(p, Some(uid), Some(gid))
+                .map_err(BuildError::io("chown", p))?,
+        }
         if !m.file_type().is_symlink() {
             let mode = self.attrs.chmod.unwrap_or(m.mode() & 0o7777);
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
@@ -370,6 +381,7 @@ impl Builder<'_> {
                 Some(v) => Some(Root::open(&v.rootfs).map_err(BuildError::io("open", &v.rootfs))?),
                 None => None,
             };
+            let owners = std::cell::RefCell::new(std::collections::HashMap::new());
             let cp = Copier {
                 root: &root,
                 attrs,
@@ -378,6 +390,7 @@ impl Builder<'_> {
                 } else {
                     None
                 },
+                owners: b.engine.rootless().then_some(&owners),
             };
             let base = dest_abs.trim_end_matches('/');
             for s in &sources {
@@ -432,7 +445,8 @@ impl Builder<'_> {
                     }
                 }
             }
-            Ok(Leftovers::default())
+            drop(view);
+            Ok(Leftovers(Vec::new(), owners.into_inner()))
         })
     }
 }

@@ -101,6 +101,7 @@ pub fn build(
         build_id,
         committed: std::cell::RefCell::new(None),
         pending_blobs: std::cell::RefCell::new(Vec::new()),
+        all_cached: true,
         done: BTreeMap::new(),
         step_no: 0,
         progress,
@@ -124,6 +125,8 @@ pub(crate) struct Builder<'a> {
     pub(crate) lease: lease::BuildLease,
     /// The committed snapshots (read once, on the first cache lookup).
     pub(crate) committed: std::cell::RefCell<Option<std::collections::HashSet<String>>>,
+    /// No layer step ran (all came from the cache).
+    pub(crate) all_cached: bool,
     /// Blobs stored since the lease was last extended.
     pub(crate) pending_blobs: std::cell::RefCell<Vec<String>>,
     pub(crate) build_id: String,

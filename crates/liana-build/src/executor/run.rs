@@ -274,7 +274,7 @@ impl Builder<'_> {
                 output: tail.into_iter().collect::<Vec<_>>().join("\n"),
             });
         }
-        Ok(Leftovers(left))
+        Ok(Leftovers(left, Default::default()))
     }
 
     /// Creates, starts and waits for the container; returns its exit code and the end of

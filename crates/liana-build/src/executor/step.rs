@@ -19,7 +19,10 @@ use crate::layer::{self, LayerOptions};
 /// What a step action may leave behind that must not be in the layer: mount points the
 /// runtime created (paths relative to the root, checked before the action).
 #[derive(Debug, Default)]
-pub(crate) struct Leftovers(pub Vec<String>);
+pub(crate) struct Leftovers(
+    pub Vec<String>,
+    pub std::collections::HashMap<String, (u32, u32)>,
+);
 
 /// The active snapshot of a step, undone on drop unless committed.
 pub(crate) struct Active<'a> {
@@ -30,6 +33,8 @@ pub(crate) struct Active<'a> {
     pub rootfs: PathBuf,
     pub upper: PathBuf,
     snapshot_live: bool,
+    /// Native snapshotter: a view of the parent to diff against, and its key.
+    parent_view: Option<(String, PathBuf)>,
 }
 
 impl Drop for Active<'_> {
@@ -39,6 +44,9 @@ impl Drop for Active<'_> {
             if let Err(e) = self.b.store.snapshotter().remove(&self.key) {
                 tracing::warn!("remove build snapshot {}: {e}", self.key);
             }
+        }
+        if let Some((k, _)) = &self.parent_view {
+            let _ = self.b.store.snapshotter().remove(k);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -164,13 +172,24 @@ impl Builder<'_> {
         let mounts = sn.prepare(&key, parent)?;
         let mut a = Active {
             b: self,
-            key,
+            key: key.clone(),
             mounts,
             dir: dir.clone(),
             rootfs: PathBuf::new(),
             upper: PathBuf::new(),
             snapshot_live: true,
+            parent_view: None,
         };
+        if let (Some(p), false) = (parent, sn.supports_detached_apply()) {
+            // a full copy: the layer is its difference from the parent
+            let vkey = format!("{key}-parent");
+            let vm = sn.view(&vkey, Some(p))?;
+            a.parent_view = Some((vkey.clone(), PathBuf::new()));
+            let src = liana_engine::mount::bind_source(&vm)
+                .map(Path::to_path_buf)
+                .ok_or_else(|| BuildError::Invalid(format!("unsupported view mounts {vm:?}")))?;
+            a.parent_view = Some((vkey, src));
+        }
         liana_engine::paths::create_private_dir(&dir)
             .map_err(BuildError::io("create build directory", &dir))?;
         a.upper = upper_of(&a.mounts).ok_or_else(|| {
@@ -195,6 +214,7 @@ impl Builder<'_> {
             usize,
         ) -> Result<Leftovers, BuildError>,
     ) -> Result<(), BuildError> {
+        let key = cache::key(&key, &[self.opts.compression.media_type()]);
         let n = self.next_step();
         let t = Instant::now();
         self.progress.begin(n, text);
@@ -209,6 +229,7 @@ impl Builder<'_> {
             }
         }
         self.snap_seq += 1;
+        self.all_cached = false;
         let seq = self.snap_seq;
         let entry = {
             let this: &Builder<'_> = self;
@@ -236,7 +257,7 @@ impl Builder<'_> {
                     _ => {}
                 }
             }
-            let e = this.commit_layer(st, &mut a)?;
+            let e = this.commit_layer(st, &mut a, left.1)?;
             this.cache.put(&key, &e);
             e
         };
@@ -256,6 +277,21 @@ impl Builder<'_> {
             }
             _ => false,
         }
+    }
+
+    /// Rootless: host → image id ranges (the user is root, then the subordinate ids).
+    pub(crate) fn id_maps(&self) -> (Vec<(u32, u32, u32)>, Vec<(u32, u32, u32)>) {
+        if !self.engine.rootless() {
+            return (Vec::new(), Vec::new());
+        }
+        let m = liana_engine::rootless::mappings_for_caller(
+            Path::new("/etc/subuid"),
+            Path::new("/etc/subgid"),
+        );
+        let conv = |v: &[liana_engine::rootless::IdMap]| {
+            v.iter().map(|x| (x.container, x.host, x.size)).collect()
+        };
+        (conv(&m.uids), conv(&m.gids))
     }
 
     /// Whether `chain` is a committed snapshot (the list is read once per build).
@@ -286,8 +322,24 @@ impl Builder<'_> {
     }
 
     /// Writes the upper directory of `a` as a layer, stores it and commits the snapshot.
-    fn commit_layer(&self, st: &StageState, a: &mut Active<'_>) -> Result<Entry, BuildError> {
+    fn commit_layer(
+        &self,
+        st: &StageState,
+        a: &mut Active<'_>,
+        owners: std::collections::HashMap<String, (u32, u32)>,
+    ) -> Result<Entry, BuildError> {
+        let (uid_map, gid_map) = self.id_maps();
         let lo = LayerOptions {
+            parent: a.parent_view.as_ref().map(|(_, p)| p.clone()),
+            copy_owner: (a.parent_view.is_some() && self.engine.rootless()).then(|| {
+                (
+                    rustix::process::geteuid().as_raw(),
+                    rustix::process::getegid().as_raw(),
+                )
+            }),
+            uid_map,
+            gid_map,
+            owners,
             compression: self.opts.compression,
             source_date_epoch: self.opts.source_date_epoch,
             xattr_prefix: match self.store.snapshotter().whiteout_mode() {
