@@ -23,6 +23,40 @@ enum Source {
     Path { host: PathBuf, rel: Option<String> },
     /// Inline content (heredoc).
     Inline { name: String, content: String },
+    /// A downloaded file (ADD of a URL), and its name.
+    Download { file: PathBuf, name: String },
+}
+
+/// Downloads `url` into `dir`; verifies `checksum` (`sha256:…`) when given; returns
+/// the file and its digest.
+fn download(
+    url: &str,
+    dir: &Path,
+    checksum: Option<&str>,
+) -> Result<(PathBuf, liana_images::digest::Digest), BuildError> {
+    let fail = |what: String| BuildError::Invalid(format!("ADD {url}: {what}"));
+    std::fs::create_dir_all(dir).map_err(BuildError::io("create", dir))?;
+    let file = dir.join(
+        liana_images::digest::sha256_of(url.as_bytes())
+            .to_string()
+            .replace(':', "-"),
+    );
+    let mut resp = ureq::get(url).call().map_err(|e| fail(e.to_string()))?;
+    let mut out = std::fs::File::create(&file).map_err(BuildError::io("create", &file))?;
+    let mut w = liana_images::digest::HashingWriter::new(
+        &mut out,
+        liana_images::digest::Digester::default(),
+    );
+    std::io::copy(&mut resp.body_mut().as_reader(), &mut w).map_err(|e| fail(e.to_string()))?;
+    let (digest, _, _) = w.finish();
+    if let Some(want) = checksum {
+        if want != digest.to_string() {
+            return Err(fail(format!(
+                "checksum mismatch: got {digest}, --checksum={want}"
+            )));
+        }
+    }
+    Ok((file, digest))
 }
 
 /// Ownership and mode of copied files.
@@ -302,9 +336,38 @@ impl Builder<'_> {
                 continue;
             }
             let s = self.expand(st, raw)?;
-            if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@") {
+            if s.starts_with("http://") || s.starts_with("https://") {
+                if !c.add {
+                    return Err(BuildError::Invalid(format!(
+                        "COPY {s}: COPY takes no URLs (use ADD)"
+                    )));
+                }
+                let dir = self
+                    .engine
+                    .paths()
+                    .runroot
+                    .join("build")
+                    .join(format!("{}-downloads", self.build_id));
+                let checksum = c
+                    .checksum
+                    .as_deref()
+                    .map(|x| self.expand(st, x))
+                    .transpose()?;
+                let (file, digest) = download(&s, &dir, checksum.as_deref())?;
+                hasher.update(format!("url\0{s}\0{digest}\0").as_bytes());
+                let name = s
+                    .split(['?', '#'])
+                    .next()
+                    .and_then(|u| u.rsplit('/').next())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or("index.html")
+                    .to_string();
+                sources.push(Source::Download { file, name });
+                continue;
+            }
+            if s.starts_with("git@") {
                 return Err(BuildError::Invalid(format!(
-                    "{kw} {s}: remote sources are not supported yet"
+                    "{kw} {s}: git sources are not supported"
                 )));
             }
             globbed |= crate::context::has_glob(&s);
@@ -407,6 +470,20 @@ impl Builder<'_> {
                         let m = std::fs::metadata(&p).map_err(BuildError::io("stat", &p))?;
                         let mut a2 = attrs;
                         a2.chmod = Some(chmod.unwrap_or(0o644));
+                        Copier { attrs: a2, ..cp }.finish(&p, &m, false)?;
+                    }
+                    Source::Download { file, name } => {
+                        let rel = if dest_dir {
+                            format!("{base}/{name}")
+                        } else {
+                            dest_abs.clone()
+                        };
+                        let p = cp.dest_path(&rel)?;
+                        clear(&p)?;
+                        std::fs::copy(file, &p).map_err(BuildError::io("write", &p))?;
+                        let m = std::fs::metadata(&p).map_err(BuildError::io("stat", &p))?;
+                        let mut a2 = attrs;
+                        a2.chmod = Some(chmod.unwrap_or(0o600));
                         Copier { attrs: a2, ..cp }.finish(&p, &m, false)?;
                     }
                     Source::Path { host, rel } => {

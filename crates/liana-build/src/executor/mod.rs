@@ -110,6 +110,13 @@ pub fn build(
     let res = b.run_plan(&plan);
     let res = res.and_then(|st| commit::write_image(&b, &st, opts));
     b.lease.release(store);
+    let _ = std::fs::remove_dir_all(
+        engine
+            .paths()
+            .runroot
+            .join("build")
+            .join(format!("{}-downloads", b.build_id)),
+    );
     res
 }
 

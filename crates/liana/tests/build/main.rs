@@ -11,6 +11,7 @@ mod bad_input;
 mod basics;
 mod cache;
 mod interop;
+mod remote;
 mod rootless;
 
 use std::path::{Path, PathBuf};
