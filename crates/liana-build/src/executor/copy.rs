@@ -66,7 +66,11 @@ struct Attrs {
     chmod: Option<u32>,
 }
 
-fn hash_tree(h: &mut liana_images::digest::Digester, p: &Path, name: &str) -> std::io::Result<()> {
+pub(crate) fn hash_tree(
+    h: &mut liana_images::digest::Digester,
+    p: &Path,
+    name: &str,
+) -> std::io::Result<()> {
     let m = std::fs::symlink_metadata(p)?;
     h.update(format!("{name}\0{:o}\0", m.mode()).as_bytes());
     if m.is_dir() {

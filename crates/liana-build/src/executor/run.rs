@@ -46,7 +46,7 @@ fn script(cmd: &str, r: &RunArgs) -> String {
 impl Builder<'_> {
     pub(crate) fn run_step(
         &mut self,
-        _stage: usize,
+        stage: usize,
         st: &mut StageState,
         ins: &Instruction,
         r: &RunArgs,
@@ -56,7 +56,31 @@ impl Builder<'_> {
             Cmd::Exec(v) => v.clone(),
             Cmd::Shell(s) => st.shell.iter().cloned().chain([script(s, r)]).collect(),
         };
-        let mounts = format!("{:?}", r.mounts);
+        // what bind mounts show is an input of the step
+        let mut mounts = format!("{:?}", r.mounts);
+        for m in r.mounts.iter().filter(|m| m.kind == "bind") {
+            let src = m
+                .options
+                .get("source")
+                .or_else(|| m.options.get("src"))
+                .cloned()
+                .unwrap_or_else(|| ".".into());
+            match m.options.get("from") {
+                Some(f) => match crate::planner::stage_ref(self.df, f, stage) {
+                    Some(i) => mounts
+                        .push_str(&self.done.get(&i).map(|s| s.key.clone()).unwrap_or_default()),
+                    None => mounts.push_str(&self.base_image(f)?.config.digest().to_string()),
+                },
+                None => {
+                    let mut h = liana_images::digest::Digester::default();
+                    for (p, rel) in self.ctx.sources(&src)? {
+                        super::copy::hash_tree(&mut h, &p, &rel)
+                            .map_err(BuildError::io("read", &p))?;
+                    }
+                    mounts.push_str(h.finish().as_ref());
+                }
+            }
+        }
         let net = r.network.clone().unwrap_or_else(|| "none".into());
         let key = crate::cache::key(
             &st.key,
@@ -70,15 +94,17 @@ impl Builder<'_> {
         );
         let history = ins.text.clone();
         self.layer_step(st, key, text, &history, |b, st, a, n| {
-            b.run_container(st, a, n, &argv, r, &net)
+            b.run_container(stage, st, a, n, &argv, r, &net)
         })
     }
 
-    fn run_mounts(
-        &self,
+    fn run_mounts<'v>(
+        &'v self,
+        stage: usize,
         r: &RunArgs,
         o: &mut RunOptions,
         vols: &mut Vec<ResolvedMount>,
+        views: &mut Vec<super::step::View<'v>>,
     ) -> Result<Vec<String>, BuildError> {
         let mut targets = Vec::new();
         for m in &r.mounts {
@@ -131,13 +157,6 @@ impl Builder<'_> {
                     t
                 }
                 "bind" => {
-                    if m.options.contains_key("from") {
-                        return Err(BuildError::Invalid(
-                            "RUN --mount=type=bind,from=...: only the build context can be \
-                             bind-mounted for now"
-                                .into(),
-                        ));
-                    }
                     let t = m.target().unwrap_or_default().to_string();
                     let src = m
                         .options
@@ -145,7 +164,31 @@ impl Builder<'_> {
                         .or_else(|| m.options.get("src"))
                         .cloned()
                         .unwrap_or_else(|| ".".into());
-                    let (path, _) = self.ctx.sources(&src)?.remove(0);
+                    let path = match m.options.get("from") {
+                        None => self.ctx.sources(&src)?.remove(0).0,
+                        Some(f) => {
+                            let st = match crate::planner::stage_ref(self.df, f, stage) {
+                                Some(i) => self.done.get(&i).cloned().ok_or_else(|| {
+                                    BuildError::Invalid(format!("--mount from={f}: not built"))
+                                })?,
+                                None => super::state::StageState::from_image(
+                                    self.store,
+                                    &self.base_image(f)?,
+                                )?,
+                            };
+                            let v = self.view(&st)?;
+                            let root = liana_container::resolve::Root::open(&v.rootfs)
+                                .map_err(BuildError::io("open", &v.rootfs))?;
+                            let rel = root.resolve(Path::new(&src)).map_err(|_| {
+                                BuildError::Invalid(format!(
+                                    "--mount from={f},source={src}: no such file or directory"
+                                ))
+                            })?;
+                            let p = v.rootfs.join(rel);
+                            views.push(v);
+                            p
+                        }
+                    };
                     vols.push(ResolvedMount {
                         source: path,
                         destination: t.clone(),
@@ -170,8 +213,10 @@ impl Builder<'_> {
         Ok(targets)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run_container(
         &self,
+        stage: usize,
         st: &StageState,
         a: &Active<'_>,
         n: usize,
@@ -205,7 +250,8 @@ impl Builder<'_> {
             ..Default::default()
         };
         let mut vols = Vec::new();
-        let targets = self.run_mounts(r, &mut o, &mut vols)?;
+        let mut views = Vec::new();
+        let targets = self.run_mounts(stage, r, &mut o, &mut vols, &mut views)?;
         // Mount points the runtime may create: not part of the layer.
         let mut candidates: Vec<String> = [
             "etc/hostname",
@@ -268,6 +314,7 @@ impl Builder<'_> {
         )
         .map_err(BuildError::io("write", &cfg_path))?;
         let (code, tail) = self.exec_container(&id, &bundle, n)?;
+        drop(views);
         if code != 0 {
             return Err(BuildError::RunFailed {
                 code,

@@ -42,6 +42,8 @@ COPY g*.txt /app/globbed/
 ADD archive.tar /app/unpacked/
 RUN --mount=type=tmpfs,target=/scratch --network=none touch /scratch/x && ls /scratch
 RUN --mount=type=cache,target=/cache echo cached >> /cache/c && cat /cache/c
+RUN --mount=type=bind,source=data.txt,target=/mnt/d cp /mnt/d /app/via-bind
+RUN --mount=type=secret,id=tok,required=true cp /run/secrets/tok /app/secret-seen && test ! -e /run/secrets/other
 SHELL ["/bin/sh", "-e", "-c"]
 RUN echo shell-changed
 USER 1000:1000
@@ -78,10 +80,14 @@ CMD ["cat /app/sub/greeting"]
         .status()
         .unwrap();
     assert!(st.success());
+    std::fs::write(l.path().join("token"), "s3cret").unwrap();
+    let secret = format!("id=tok,src={}", l.path().join("token").display());
     let o = build(
         &l,
         &ctx,
         &[
+            "--secret",
+            &secret,
             "-t",
             "every:1",
             "--build-arg",
@@ -106,6 +112,11 @@ CMD ["cat /app/sub/greeting"]
     assert_eq!(run("cat /app/dir/a /app/dir/sub/b"), "a\nb\n");
     assert_eq!(run("ls /app/globbed"), "g1.txt\ng2.txt\n");
     assert_eq!(run("cat /app/unpacked/t/in-tar"), "from tar\n");
+    assert_eq!(run("cat /app/via-bind /app/secret-seen"), "data\ns3cret");
+    assert_eq!(
+        run("test -e /run/secrets/tok || test -e /mnt/d || echo none"),
+        "none\n"
+    );
     // RUN --mount targets made as mount points are not in the image
     assert_eq!(
         run("test -e /scratch || test -e /cache || echo none"),
@@ -181,14 +192,18 @@ fn multi_stage_target_and_whiteouts() {
          COPY --from=other /other /other\n\
          COPY --from=builder /out/d /d\n\
          RUN echo temp > /tempfile && rm /bin/ls\n\
-         RUN rm /tempfile && rm -rf /d && mkdir /d && echo new > /d/new\n"
+         RUN rm /tempfile && rm -rf /d && mkdir /d && echo new > /d/new\n\
+         RUN --mount=type=bind,from=builder,source=/out,target=/b cp /b/artifact /via-mount\n"
     );
     let ctx = context(&l, "ctx", &[("Dockerfile", &df)]);
     let o = build(&l, &ctx, &["-t", "multi"]);
     o.ok("multi-stage build");
     assert!(!o.stderr.contains("never-runs"), "{}", o.stderr);
     let run = |cmd: &str| l.ok(&["run", "--rm", "multi", "sh", "-c", cmd]);
-    assert_eq!(run("cat /artifact /other"), "built\nother\n");
+    assert_eq!(
+        run("cat /artifact /other /via-mount"),
+        "built\nother\nbuilt\n"
+    );
     // deleted files (whiteouts) and a replaced directory (opaque) are gone
     assert_eq!(run("ls /tempfile /bin/ls 2>&1 | grep -c 'No such'"), "2\n");
     assert_eq!(run("ls /d"), "new\n");
