@@ -10,6 +10,7 @@ mod common;
 mod bad_input;
 mod basics;
 mod cache;
+mod cli;
 mod interop;
 mod remote;
 mod rootless;
