@@ -44,6 +44,8 @@ pub struct Plan {
     pub order: Vec<usize>,
     /// The target stage.
     pub target: usize,
+    /// For each stage, the stages it needs (its base, `--from`s, mounts).
+    pub deps: Vec<Vec<usize>>,
 }
 
 /// The values of the global ARGs: defaults, overridden by `--build-arg`.
@@ -109,17 +111,12 @@ pub fn plan(df: &Dockerfile, target: Option<&str>, globals: &Vars) -> Result<Pla
             stage_ref(df, t, df.stages.len()).ok_or_else(|| PlanError::NoTarget(t.to_string()))?
         }
     };
-    let mut needed = vec![false; df.stages.len()];
-    let mut todo = vec![target];
-    while let Some(i) = todo.pop() {
-        if needed[i] {
-            continue;
-        }
-        needed[i] = true;
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); df.stages.len()];
+    for (i, s) in df.stages.iter().enumerate() {
         if let Base::Stage(b) = bases[i] {
-            todo.push(b);
+            deps[i].push(b);
         }
-        for ins in &df.stages[i].instructions {
+        for ins in &s.instructions {
             let froms: Vec<String> = match &ins.kind {
                 Kind::Copy(c) => c.from.iter().cloned().collect(),
                 Kind::Run(r) => r
@@ -132,16 +129,26 @@ pub fn plan(df: &Dockerfile, target: Option<&str>, globals: &Vars) -> Result<Pla
             for f in froms {
                 let f = words::expand(&f, Some(globals), esc).unwrap_or(f);
                 if let Some(d) = stage_ref(df, &f, i) {
-                    todo.push(d);
+                    deps[i].push(d);
                 }
             }
         }
+    }
+    let mut needed = vec![false; df.stages.len()];
+    let mut todo = vec![target];
+    while let Some(i) = todo.pop() {
+        if needed[i] {
+            continue;
+        }
+        needed[i] = true;
+        todo.extend(deps[i].iter().copied());
     }
     let order = (0..df.stages.len()).filter(|&i| needed[i]).collect();
     Ok(Plan {
         bases,
         order,
         target,
+        deps,
     })
 }
 

@@ -140,7 +140,7 @@ pub(crate) fn write_image(
             &serde_json::to_string(&st.layers).expect("layers serialize"),
         ],
     );
-    let reuse = (b.all_cached && !opts.no_cache)
+    let reuse = (b.all_cached.load(std::sync::atomic::Ordering::Relaxed) && !opts.no_cache)
         .then(|| b.cache.get_json::<crate::cache::ImageEntry>(&image_key))
         .flatten()
         .filter(|e| {

@@ -305,7 +305,7 @@ impl Copier<'_> {
 
 impl Builder<'_> {
     pub(crate) fn copy_step(
-        &mut self,
+        &self,
         _stage: usize,
         st: &mut StageState,
         ins: &Instruction,
@@ -394,7 +394,7 @@ impl Builder<'_> {
         let from_stage = match &from {
             None => None,
             Some(f) => match crate::planner::stage_ref(self.df, f, _stage) {
-                Some(i) => Some(self.done.get(&i).cloned().ok_or_else(|| {
+                Some(i) => Some(self.stage_done(i).ok_or_else(|| {
                     BuildError::Invalid(format!("--from={f}: that stage did not run"))
                 })?),
                 None => {

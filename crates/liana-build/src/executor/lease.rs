@@ -3,7 +3,7 @@
 //! database transaction (each transaction of the metadata database costs two syncs,
 //! so a fully cached build never writes one).
 
-use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use liana_images::metadata::{now_secs, Lease, LEASES};
 use liana_images::ImageStore;
@@ -12,14 +12,14 @@ use liana_images::ImageStore;
 #[derive(Debug)]
 pub(crate) struct BuildLease {
     id: String,
-    created: RefCell<bool>,
+    created: AtomicBool,
 }
 
 impl BuildLease {
     pub(crate) fn new(build_id: &str) -> Self {
         BuildLease {
             id: format!("lease-build-{}-{build_id}", std::process::id()),
-            created: RefCell::new(false),
+            created: AtomicBool::new(false),
         }
     }
 
@@ -38,13 +38,13 @@ impl BuildLease {
             tx.put_json(LEASES, &self.id, &l)?;
             Ok::<_, liana_images::metadata::MetadataError>(())
         })?;
-        *self.created.borrow_mut() = true;
+        self.created.store(true, Ordering::Relaxed);
         Ok(())
     }
 
     /// Deletes the lease, if it was created.
     pub(crate) fn release(&self, store: &ImageStore) {
-        if *self.created.borrow() {
+        if self.created.load(Ordering::Relaxed) {
             if let Err(e) = store.metadata().delete_lease(&self.id) {
                 tracing::warn!("delete build lease {}: {e}", self.id);
             }

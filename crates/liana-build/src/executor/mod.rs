@@ -17,6 +17,8 @@ mod step;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use liana_engine::Engine;
@@ -89,7 +91,7 @@ pub fn build(
     let ctx = Context::open(&opts.context, None)?;
     let store = engine.store()?;
     let build_id = liana_engine::ids::new_id()[..12].to_string();
-    let mut b = Builder {
+    let b = Builder {
         engine,
         store,
         opts,
@@ -99,13 +101,14 @@ pub fn build(
         globals,
         lease: lease::BuildLease::new(&build_id),
         build_id,
-        committed: std::cell::RefCell::new(None),
-        pending_blobs: std::cell::RefCell::new(Vec::new()),
-        all_cached: true,
-        done: BTreeMap::new(),
-        step_no: 0,
+        committed: Mutex::new(None),
+        pending_blobs: Mutex::new(Vec::new()),
+        all_cached: AtomicBool::new(true),
+        pull_lock: Mutex::new(BTreeMap::new()),
+        done: Mutex::new(BTreeMap::new()),
+        step_no: AtomicUsize::new(0),
         progress,
-        snap_seq: 0,
+        snap_seq: AtomicUsize::new(0),
     };
     let res = b.run_plan(&plan);
     let res = res.and_then(|st| commit::write_image(&b, &st, opts));
@@ -131,17 +134,19 @@ pub(crate) struct Builder<'a> {
     pub(crate) globals: Vars,
     pub(crate) lease: lease::BuildLease,
     /// The committed snapshots (read once, on the first cache lookup).
-    pub(crate) committed: std::cell::RefCell<Option<std::collections::HashSet<String>>>,
+    pub(crate) committed: Mutex<Option<std::collections::HashSet<String>>>,
+    /// Serializes base image pulls.
+    pub(crate) pull_lock: Mutex<BTreeMap<String, ImageRecord>>,
     /// No layer step ran (all came from the cache).
-    pub(crate) all_cached: bool,
+    pub(crate) all_cached: AtomicBool,
     /// Blobs stored since the lease was last extended.
-    pub(crate) pending_blobs: std::cell::RefCell<Vec<String>>,
+    pub(crate) pending_blobs: Mutex<Vec<String>>,
     pub(crate) build_id: String,
     /// Finished stages.
-    pub(crate) done: BTreeMap<usize, StageState>,
-    pub(crate) step_no: usize,
+    pub(crate) done: Mutex<BTreeMap<usize, StageState>>,
+    pub(crate) step_no: AtomicUsize,
     pub(crate) progress: &'a Progress,
-    pub(crate) snap_seq: usize,
+    pub(crate) snap_seq: AtomicUsize,
 }
 
 impl std::fmt::Debug for Builder<'_> {
@@ -153,15 +158,71 @@ impl std::fmt::Debug for Builder<'_> {
 }
 
 impl Builder<'_> {
-    fn run_plan(&mut self, plan: &planner::Plan) -> Result<StageState, BuildError> {
-        for &i in &plan.order {
-            let st = self.run_stage(i, &plan.bases[i])?;
-            self.done.insert(i, st);
-        }
-        Ok(self.done.remove(&plan.target).expect("target ran"))
+    /// A finished stage's state.
+    pub(crate) fn stage_done(&self, i: usize) -> Option<StageState> {
+        self.done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&i)
+            .cloned()
     }
 
-    fn run_stage(&mut self, i: usize, base: &Base) -> Result<StageState, BuildError> {
+    /// Runs the planned stages, each as soon as the stages it needs are done: stages that
+    /// do not depend on each other run at the same time, on threads of their own.
+    fn run_plan(&self, plan: &planner::Plan) -> Result<StageState, BuildError> {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<StageState, BuildError>)>();
+        let mut pending: Vec<usize> = plan.order.clone();
+        let mut running = 0usize;
+        let mut failure: Option<BuildError> = None;
+        std::thread::scope(|s| loop {
+            if failure.is_none() {
+                let ready: Vec<usize> = {
+                    let done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+                    pending
+                        .iter()
+                        .copied()
+                        .filter(|i| plan.deps[*i].iter().all(|d| done.contains_key(d)))
+                        .collect()
+                };
+                for i in ready {
+                    pending.retain(|x| *x != i);
+                    running += 1;
+                    let tx = tx.clone();
+                    let base = &plan.bases[i];
+                    s.spawn(move || {
+                        let _ = tx.send((i, self.run_stage(i, base)));
+                    });
+                }
+            }
+            if running == 0 {
+                break;
+            }
+            let (i, res) = rx.recv().expect("a stage thread reports");
+            running -= 1;
+            match res {
+                Ok(st) => {
+                    self.done
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(i, st);
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(self
+            .done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&plan.target)
+            .expect("target ran"))
+    }
+
+    fn run_stage(&self, i: usize, base: &Base) -> Result<StageState, BuildError> {
         let stage = &self.df.stages[i];
         let total = stage.instructions.len() + 1;
         let label = stage.name.clone().unwrap_or_else(|| format!("stage-{i}"));
@@ -172,7 +233,10 @@ impl Builder<'_> {
             .begin(n, &format!("[{label} 1/{total}] {from_text}"));
         let mut st = match base {
             Base::Scratch => StageState::scratch(),
-            Base::Stage(s) => self.done.get(s).expect("planned before").clone_for_child(),
+            Base::Stage(s) => self
+                .stage_done(*s)
+                .expect("planned before")
+                .clone_for_child(),
             Base::Image(name) => {
                 let rec = self
                     .base_image(name)
@@ -205,26 +269,29 @@ impl Builder<'_> {
         Ok(st)
     }
 
-    pub(crate) fn next_step(&mut self) -> usize {
-        self.step_no += 1;
-        self.step_no
+    pub(crate) fn next_step(&self) -> usize {
+        self.step_no.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     pub(crate) fn base_image(&self, name: &str) -> Result<ImageRecord, BuildError> {
-        let store = self.store;
-        if !self.opts.pull {
-            if let Ok(r) = store.find(name) {
-                if r.snapshot.is_some() {
-                    return Ok(r);
-                }
-            }
+        // one pull at a time, once per name: stages running at once often share a base
+        let mut seen = self.pull_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = seen.get(name) {
+            return Ok(r.clone());
         }
-        Ok(liana_images::pull::pull(
-            store,
-            name,
-            &self.opts.pull_options,
-            &liana_images::pull::NoProgress,
-        )?)
+        let store = self.store;
+        let found = store.find(name).ok().filter(|r| r.snapshot.is_some());
+        let rec = match found {
+            Some(r) if !self.opts.pull => r,
+            _ => liana_images::pull::pull(
+                store,
+                name,
+                &self.opts.pull_options,
+                &liana_images::pull::NoProgress,
+            )?,
+        };
+        seen.insert(name.to_string(), rec.clone());
+        Ok(rec)
     }
 
     /// Variables for substitution: the stage's ARGs then its ENV.
@@ -244,7 +311,7 @@ impl Builder<'_> {
     }
 
     fn instruction(
-        &mut self,
+        &self,
         stage: usize,
         st: &mut StageState,
         ins: &parser::Instruction,

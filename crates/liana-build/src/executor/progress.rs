@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 pub struct Progress {
     out: Mutex<Box<dyn Write + Send>>,
     quiet: bool,
-    start: Mutex<Option<Instant>>,
+    /// When each running step began (stages may run at the same time).
+    start: Mutex<std::collections::HashMap<usize, Instant>>,
 }
 
 impl std::fmt::Debug for Progress {
@@ -26,7 +27,7 @@ impl Progress {
         Progress {
             out: Mutex::new(out),
             quiet,
-            start: Mutex::new(None),
+            start: Mutex::new(Default::default()),
         }
     }
 
@@ -41,7 +42,10 @@ impl Progress {
 
     /// A step begins.
     pub fn begin(&self, n: usize, text: &str) {
-        *self.start.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        self.start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(n, Instant::now());
         self.line(&format!("#{n} {text}"));
     }
 
@@ -51,6 +55,7 @@ impl Progress {
             .start
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .get(&n)
             .map(|s| s.elapsed().as_secs_f64())
             .unwrap_or(0.0);
         self.line(&format!("#{n} {t:.3} {line}"));
@@ -58,6 +63,10 @@ impl Progress {
 
     /// A step ended.
     pub fn done(&self, n: usize, took: Duration, cached: bool) {
+        self.start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&n);
         if cached {
             self.line(&format!("#{n} CACHED"));
         } else {

@@ -45,7 +45,7 @@ fn script(cmd: &str, r: &RunArgs) -> String {
 
 impl Builder<'_> {
     pub(crate) fn run_step(
-        &mut self,
+        &self,
         stage: usize,
         st: &mut StageState,
         ins: &Instruction,
@@ -67,8 +67,9 @@ impl Builder<'_> {
                 .unwrap_or_else(|| ".".into());
             match m.options.get("from") {
                 Some(f) => match crate::planner::stage_ref(self.df, f, stage) {
-                    Some(i) => mounts
-                        .push_str(&self.done.get(&i).map(|s| s.key.clone()).unwrap_or_default()),
+                    Some(i) => {
+                        mounts.push_str(&self.stage_done(i).map(|s| s.key).unwrap_or_default())
+                    }
                     None => mounts.push_str(&self.base_image(f)?.config.digest().to_string()),
                 },
                 None => {
@@ -168,7 +169,7 @@ impl Builder<'_> {
                         None => self.ctx.sources(&src)?.remove(0).0,
                         Some(f) => {
                             let st = match crate::planner::stage_ref(self.df, f, stage) {
-                                Some(i) => self.done.get(&i).cloned().ok_or_else(|| {
+                                Some(i) => self.stage_done(i).ok_or_else(|| {
                                     BuildError::Invalid(format!("--mount from={f}: not built"))
                                 })?,
                                 None => super::state::StageState::from_image(

@@ -160,7 +160,8 @@ impl Builder<'_> {
         let sn = self.store.snapshotter();
         let key = format!("liana-build-{}-{seq}", self.build_id);
         // The active snapshot protects its ancestors; the blobs made so far ride along.
-        let blobs = self.pending_blobs.take();
+        let blobs =
+            std::mem::take(&mut *self.pending_blobs.lock().unwrap_or_else(|e| e.into_inner()));
         self.lease
             .add(self.store, &blobs, std::slice::from_ref(&key))?;
         let dir = self
@@ -202,7 +203,7 @@ impl Builder<'_> {
 
     /// Runs a filesystem step: from the cache, or by `action` on a fresh snapshot.
     pub(crate) fn layer_step(
-        &mut self,
+        &self,
         st: &mut StageState,
         key: String,
         text: &str,
@@ -228,9 +229,12 @@ impl Builder<'_> {
                 }
             }
         }
-        self.snap_seq += 1;
-        self.all_cached = false;
-        let seq = self.snap_seq;
+        let seq = self
+            .snap_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        self.all_cached
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let entry = {
             let this: &Builder<'_> = self;
             let mut a = this.activate(seq, st.chain.as_deref())?;
@@ -296,7 +300,7 @@ impl Builder<'_> {
 
     /// Whether `chain` is a committed snapshot (the list is read once per build).
     fn is_committed(&self, chain: &str) -> bool {
-        let mut c = self.committed.borrow_mut();
+        let mut c = self.committed.lock().unwrap_or_else(|e| e.into_inner());
         if c.is_none() {
             let all = self.store.snapshotter().walk().unwrap_or_default();
             *c = Some(
@@ -359,14 +363,22 @@ impl Builder<'_> {
         self.import(&file, &w.digest, w.size)?;
         let diff_id = w.diff_id.to_string();
         let chain = cache::chain_id(st.chain.as_deref(), &diff_id);
-        self.pending_blobs.borrow_mut().push(w.digest.to_string());
+        self.pending_blobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(w.digest.to_string());
         let sn = self.store.snapshotter();
         match sn.commit(&chain, &a.key) {
             Ok(()) => a.snapshot_live = false,
             Err(liana_images::snapshot::SnapshotError::AlreadyExists { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        if let Some(set) = self.committed.borrow_mut().as_mut() {
+        if let Some(set) = self
+            .committed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
             set.insert(chain);
         }
         let desc: Descriptor = DescriptorBuilder::default()

@@ -287,3 +287,34 @@ fn reproducible_with_source_date_epoch() {
     let b = id(&l);
     assert_eq!(a, b, "two builds with SOURCE_DATE_EPOCH give one image");
 }
+
+#[test]
+fn independent_stages_run_at_the_same_time() {
+    let Some(fx) = fx() else { return };
+    let l = Instance::root(fx);
+    // each stage waits for the other's mark in a shared cache mount: the build only
+    // succeeds when the two run at the same time
+    let wait = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,id=rendezvous,target=/r touch /r/{me}-$T && i=0 && \
+             while [ ! -e /r/{other}-$T ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done && \
+             test -e /r/{other}-$T && echo {me} > /{me}\n"
+        )
+    };
+    let img = fx.image();
+    let df = format!(
+        "FROM {img} AS a\nARG T\n{}FROM {img} AS b\nARG T\n{}FROM {img}\n\
+         COPY --from=a /a /a\nCOPY --from=b /b /b\n",
+        wait("a", "b"),
+        wait("b", "a")
+    );
+    let ctx = context(&l, "ctx", &[("Dockerfile", &df)]);
+    let token = format!("{}", std::process::id());
+    let o = build(
+        &l,
+        &ctx,
+        &["--build-arg", &format!("T={token}"), "-t", "par"],
+    );
+    o.ok("parallel stages");
+    assert_eq!(l.ok(&["run", "--rm", "par", "cat", "/a", "/b"]), "a\nb\n");
+}
