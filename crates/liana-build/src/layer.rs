@@ -47,6 +47,9 @@ impl Compression {
     }
 }
 
+/// Id ranges `(image id, host id, count)`.
+pub type IdRanges = Vec<(u32, u32, u32)>;
+
 /// How to write layers.
 #[derive(Debug, Clone, Default)]
 pub struct LayerOptions {
@@ -61,9 +64,9 @@ pub struct LayerOptions {
     pub parent: Option<PathBuf>,
     /// Host → image uid ranges `(image, host, size)` (rootless: the user is root); ids
     /// outside every range become 65534. Empty: ids as they are.
-    pub uid_map: Vec<(u32, u32, u32)>,
+    pub uid_map: IdRanges,
     /// Same for gids.
-    pub gid_map: Vec<(u32, u32, u32)>,
+    pub gid_map: IdRanges,
     /// Rootless native snapshots: the parent's copy could not keep owners other than the
     /// user's `(uid, gid)`, so an entry owned by the user where the parent's was not is
     /// not a change.

@@ -70,7 +70,7 @@ impl Builder<'_> {
                     Some(i) => {
                         mounts.push_str(&self.stage_done(i).map(|s| s.key).unwrap_or_default())
                     }
-                    None => mounts.push_str(&self.base_image(f)?.config.digest().to_string()),
+                    None => mounts.push_str(self.base_image(f)?.config.digest().as_ref()),
                 },
                 None => {
                     let mut h = liana_images::digest::Digester::default();

@@ -284,7 +284,7 @@ impl Builder<'_> {
     }
 
     /// Rootless: host → image id ranges (the user is root, then the subordinate ids).
-    pub(crate) fn id_maps(&self) -> (Vec<(u32, u32, u32)>, Vec<(u32, u32, u32)>) {
+    pub(crate) fn id_maps(&self) -> (crate::layer::IdRanges, crate::layer::IdRanges) {
         if !self.engine.rootless() {
             return (Vec::new(), Vec::new());
         }
