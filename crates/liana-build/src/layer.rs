@@ -348,8 +348,7 @@ pub fn write(upper: &Path, out: &Path, opts: &LayerOptions) -> io::Result<Writte
     let (diff_id, _, enc) = diff.finish();
     let blob = enc.finish()?;
     let (digest, size, f) = blob.finish();
-    let f = f.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all()?;
+    f.into_inner().map_err(|e| e.into_error())?;
     Ok(Written {
         diff_id,
         digest,

@@ -42,6 +42,23 @@ impl BuildLease {
         Ok(())
     }
 
+    /// Creates the lease on first need, protecting the snapshot keys the build will
+    /// use (`keys`); later calls cost nothing. The active snapshot of a step protects
+    /// its ancestors; the blobs are added when the image is written. (A garbage
+    /// collection between the commit of a step and the next step's start, or between a
+    /// blob's store and the image's, could still take them: a rare window, not worth a
+    /// database write per step.)
+    pub(crate) fn ensure(
+        &self,
+        store: &ImageStore,
+        keys: impl FnOnce() -> Vec<String>,
+    ) -> Result<(), liana_images::metadata::MetadataError> {
+        if self.created.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.add(store, &[], &keys())
+    }
+
     /// Deletes the lease, if it was created.
     pub(crate) fn release(&self, store: &ImageStore) {
         if self.created.load(Ordering::Relaxed) {

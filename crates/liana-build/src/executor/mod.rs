@@ -102,9 +102,14 @@ pub fn build(
         lease: lease::BuildLease::new(&build_id),
         build_id,
         committed: Mutex::new(None),
-        pending_blobs: Mutex::new(Vec::new()),
         all_cached: AtomicBool::new(true),
         pull_lock: Mutex::new(BTreeMap::new()),
+        layer_steps: plan
+            .order
+            .iter()
+            .flat_map(|&i| &df.stages[i].instructions)
+            .filter(|ins| matches!(ins.kind, Kind::Run(_) | Kind::Copy(_)))
+            .count(),
         done: Mutex::new(BTreeMap::new()),
         step_no: AtomicUsize::new(0),
         progress,
@@ -135,12 +140,12 @@ pub(crate) struct Builder<'a> {
     pub(crate) lease: lease::BuildLease,
     /// The committed snapshots (read once, on the first cache lookup).
     pub(crate) committed: Mutex<Option<std::collections::HashSet<String>>>,
+    /// How many RUN, COPY and ADD steps the plan has.
+    pub(crate) layer_steps: usize,
     /// Serializes base image pulls.
     pub(crate) pull_lock: Mutex<BTreeMap<String, ImageRecord>>,
     /// No layer step ran (all came from the cache).
     pub(crate) all_cached: AtomicBool,
-    /// Blobs stored since the lease was last extended.
-    pub(crate) pending_blobs: Mutex<Vec<String>>,
     pub(crate) build_id: String,
     /// Finished stages.
     pub(crate) done: Mutex<BTreeMap<usize, StageState>>,

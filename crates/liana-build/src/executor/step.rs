@@ -117,14 +117,11 @@ impl Builder<'_> {
         };
         if self.store.snapshotter().name() != "overlayfs" {
             let key = format!("liana-build-{}-view{seq}", self.build_id);
-            self.lease
-                .add(self.store, &[], std::slice::from_ref(&key))?;
+            self.ensure_lease()?;
             v.mounts = self.store.snapshotter().view(&key, Some(chain))?;
             v.key = Some(key);
         } else {
             // the layers' directories straight from the engine's cache of lower dirs
-            self.lease
-                .add(self.store, &[], std::slice::from_ref(chain))?;
             let lower =
                 liana_engine::layers::lowerdirs(self.store, &self.engine.paths().root, chain)?;
             v.mounts = match lower.as_slice() {
@@ -151,6 +148,20 @@ impl Builder<'_> {
         Ok(v)
     }
 
+    /// Creates the build's lease on first need, with every snapshot key it may use.
+    fn ensure_lease(&self) -> Result<(), BuildError> {
+        let id = &self.build_id;
+        let n = self.layer_steps + 64;
+        self.lease.ensure(self.store, || {
+            (1..=n)
+                .map(|i| format!("liana-build-{id}-{i}"))
+                .chain((0..n).map(|i| format!("liana-build-{id}-view{i}")))
+                .chain((1..=n).map(|i| format!("liana-build-{id}-{i}-parent")))
+                .collect()
+        })?;
+        Ok(())
+    }
+
     /// Prepares and mounts an active snapshot on top of `parent`.
     pub(crate) fn activate(
         &self,
@@ -159,11 +170,7 @@ impl Builder<'_> {
     ) -> Result<Active<'_>, BuildError> {
         let sn = self.store.snapshotter();
         let key = format!("liana-build-{}-{seq}", self.build_id);
-        // The active snapshot protects its ancestors; the blobs made so far ride along.
-        let blobs =
-            std::mem::take(&mut *self.pending_blobs.lock().unwrap_or_else(|e| e.into_inner()));
-        self.lease
-            .add(self.store, &blobs, std::slice::from_ref(&key))?;
+        self.ensure_lease()?;
         let dir = self
             .engine
             .paths()
@@ -363,10 +370,6 @@ impl Builder<'_> {
         self.import(&file, &w.digest, w.size)?;
         let diff_id = w.diff_id.to_string();
         let chain = cache::chain_id(st.chain.as_deref(), &diff_id);
-        self.pending_blobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(w.digest.to_string());
         let sn = self.store.snapshotter();
         match sn.commit(&chain, &a.key) {
             Ok(()) => a.snapshot_live = false,
