@@ -193,7 +193,20 @@ pub(crate) fn write_image(
             created_at: now,
             updated_at: now,
         };
-        store.metadata().put_image(rec.clone())?;
+        // a rebuild that changed nothing leaves the record alone (no database write)
+        let same = store
+            .metadata()
+            .image(&rec.name)
+            .ok()
+            .flatten()
+            .is_some_and(|old| {
+                old.manifest == rec.manifest
+                    && old.config == rec.config
+                    && old.snapshot == rec.snapshot
+            });
+        if !same {
+            store.metadata().put_image(rec.clone())?;
+        }
         records.push(rec);
     }
     Ok(BuildResult {
