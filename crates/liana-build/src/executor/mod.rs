@@ -12,6 +12,7 @@ mod error;
 mod lease;
 mod progress;
 mod run;
+mod squash;
 mod state;
 mod step;
 
@@ -116,7 +117,12 @@ pub fn build(
         snap_seq: AtomicUsize::new(0),
     };
     let res = b.run_plan(&plan);
-    let res = res.and_then(|st| commit::write_image(&b, &st, opts));
+    let res = res.and_then(|mut st| {
+        if opts.squash {
+            b.squash(&mut st)?;
+        }
+        commit::write_image(&b, &st, opts)
+    });
     b.lease.release(store);
     let _ = std::fs::remove_dir_all(
         engine

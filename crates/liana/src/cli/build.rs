@@ -48,6 +48,9 @@ pub struct BuildArgs {
     /// Print only the image ID.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Squash the target stage's own layers into one.
+    #[arg(long)]
+    pub squash: bool,
     /// Layer compression: gzip, zstd or none.
     #[arg(long, default_value = "gzip", value_name = "ALGORITHM")]
     pub compression: String,
@@ -174,7 +177,7 @@ pub fn build(env: &HostEnv, a: BuildArgs) -> anyhow::Result<i32> {
         compression,
         source_date_epoch,
         secrets,
-        squash: false,
+        squash: a.squash,
         pull_options: PullOptions {
             remote: env.remote(&a.remote)?,
             ..Default::default()

@@ -72,3 +72,61 @@ fn flags() {
         assert!(o.stderr.contains(want), "{args:?}: {}", o.stderr);
     }
 }
+
+fn layer_count(l: &Instance, image: &str) -> usize {
+    let out = l.ok(&["image", "inspect", image]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let digest = v[0]["Digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(l.root_dir().join("content/blobs/sha256").join(digest)).unwrap(),
+    )
+    .unwrap();
+    m["layers"].as_array().unwrap().len()
+}
+
+#[test]
+fn squash() {
+    let Some(fx) = fx() else { return };
+    let l = Instance::root(fx);
+    let df = format!(
+        "FROM {}\nRUN mkdir /d && echo 1 > /d/one && echo keep > /keep\n\
+         RUN rm /d/one && echo 2 > /d/two && rm /bin/ls\nCOPY f /f\n",
+        fx.image()
+    );
+    let ctx = context(&l, "ctx", &[("Dockerfile", &df), ("f", "file\n")]);
+    build(&l, &ctx, &["--squash", "-t", "sq"]).ok("--squash");
+    l.ok(&["pull", &fx.image()]);
+    assert_eq!(layer_count(&l, "sq"), layer_count(&l, &fx.image()) + 1);
+    assert_eq!(
+        l.ok(&[
+            "run",
+            "--rm",
+            "sq",
+            "sh",
+            "-c",
+            "ls /d; test -e /bin/ls || echo no-ls; cat /keep /f"
+        ]),
+        "two\nno-ls\nkeep\nfile\n"
+    );
+    // the squashed image pushes and pulls back
+    let name = format!("{}/squashed:1", fx.env["PLAIN"]);
+    l.ok(&["tag", "sq", &name]);
+    l.ok(&["push", &name]);
+    let l2 = Instance::root(fx);
+    l2.ok(&["pull", &name]);
+    assert_eq!(
+        l2.ok(&[
+            "run",
+            "--rm",
+            &name,
+            "sh",
+            "-c",
+            "ls /d; test -e /bin/ls || echo no-ls"
+        ]),
+        "two\nno-ls\n"
+    );
+}
