@@ -170,6 +170,8 @@ struct Copier<'r> {
     root: &'r Root,
     attrs: Attrs,
     ignore: Option<&'r Ignore>,
+    /// `--exclude` patterns, matched against paths relative to the source.
+    exclude: Option<&'r Ignore>,
     /// Rootless: no chown; owners to record in the layer instead.
     owners: Option<&'r std::cell::RefCell<std::collections::HashMap<String, (u32, u32)>>>,
 }
@@ -237,6 +239,23 @@ impl Copier<'_> {
         ctx_rel: Option<&str>,
         keep: bool,
     ) -> Result<(), BuildError> {
+        self.copy_in(src, rel, ctx_rel, "", keep)
+    }
+
+    /// `src_rel`: the path relative to the top-level source (for `--exclude`).
+    fn copy_in(
+        &self,
+        src: &Path,
+        rel: &str,
+        ctx_rel: Option<&str>,
+        src_rel: &str,
+        keep: bool,
+    ) -> Result<(), BuildError> {
+        if let Some(ex) = self.exclude {
+            if !src_rel.is_empty() && ex.excluded(src_rel) {
+                return Ok(());
+            }
+        }
         if let (Some(ig), Some(cr)) = (self.ignore, ctx_rel) {
             if !cr.is_empty() && ig.excluded(cr) && !ig.may_reinclude_under(cr) {
                 return Ok(());
@@ -265,10 +284,16 @@ impl Copier<'_> {
                         format!("{c}/{ns}")
                     }
                 });
-                self.copy(
+                let child_src = if src_rel.is_empty() {
+                    ns.to_string()
+                } else {
+                    format!("{src_rel}/{ns}")
+                };
+                self.copy_in(
                     &src.join(&n),
                     &format!("{r}/{ns}"),
                     child_ctx.as_deref(),
+                    &child_src,
                     keep,
                 )?;
             }
@@ -416,6 +441,7 @@ impl Builder<'_> {
             ],
         );
         let multiple = sources.len() > 1 || globbed;
+        let exclude = (!c.exclude.is_empty()).then(|| Ignore::parse(&c.exclude.join("\n")));
         let add = c.add;
         self.layer_step(st, key, text, &ins.text, |b, st, a, _n| {
             let root = Root::open(&a.rootfs).map_err(BuildError::io("open", &a.rootfs))?;
@@ -457,6 +483,7 @@ impl Builder<'_> {
                 } else {
                     None
                 },
+                exclude: exclude.as_ref(),
                 owners: b.engine.rootless().then_some(&owners),
             };
             let base = dest_abs.trim_end_matches('/');

@@ -39,6 +39,7 @@ EOT
 COPY --chown=1234:5678 --chmod=600 data.txt /app/owned.txt
 COPY dir/ /app/dir/
 COPY g*.txt /app/globbed/
+COPY --exclude=**/*.skip exc/ /app/exc/
 ADD archive.tar /app/unpacked/
 RUN --mount=type=tmpfs,target=/scratch --network=none touch /scratch/x && ls /scratch
 RUN --mount=type=cache,target=/cache echo cached >> /cache/c && cat /cache/c
@@ -69,6 +70,9 @@ CMD ["cat /app/sub/greeting"]
             ("dir/sub/b", "b\n"),
             ("g1.txt", "1"),
             ("g2.txt", "2"),
+            ("exc/a.keep", "k"),
+            ("exc/b.skip", "s"),
+            ("exc/sub/c.skip", "s"),
         ],
     );
     let st = std::process::Command::new("tar")
@@ -111,6 +115,7 @@ CMD ["cat /app/sub/greeting"]
     assert_eq!(run("stat -c '%u:%g %a' /app/owned.txt"), "1234:5678 600\n");
     assert_eq!(run("cat /app/dir/a /app/dir/sub/b"), "a\nb\n");
     assert_eq!(run("ls /app/globbed"), "g1.txt\ng2.txt\n");
+    assert_eq!(run("cd /app/exc && find . -type f"), "./a.keep\n");
     assert_eq!(run("cat /app/unpacked/t/in-tar"), "from tar\n");
     assert_eq!(run("cat /app/via-bind /app/secret-seen"), "data\ns3cret");
     assert_eq!(
