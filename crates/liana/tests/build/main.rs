@@ -19,12 +19,13 @@ use std::path::{Path, PathBuf};
 
 use common::{Fixture, Instance, Out};
 
-/// The fixture, on ports of our own so that the engine tests can run at the same time.
+/// The fixture, on ports of our own (15700..) so that the engine tests (15400) and the
+/// engine bench (15600) can run at the same time.
 pub fn fx() -> Option<&'static Fixture> {
     static PORT: std::sync::Once = std::sync::Once::new();
     PORT.call_once(|| {
         if std::env::var_os("LIANA_TEST_PORT").is_none() {
-            std::env::set_var("LIANA_TEST_PORT", "15600");
+            std::env::set_var("LIANA_TEST_PORT", "15700");
         }
     });
     common::fixture()
