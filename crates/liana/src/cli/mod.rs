@@ -1,5 +1,6 @@
 //! Command-line front end: global flags, one module per verb group, error → exit code.
 
+mod build;
 mod env;
 mod image;
 mod info;
@@ -74,6 +75,8 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Build an image from a Dockerfile and a context directory.
+    Build(build::BuildArgs),
     /// Pull an image from a registry.
     Pull(image::PullArgs),
     /// Push an image to a registry.
@@ -183,6 +186,7 @@ impl Command {
         matches!(
             self,
             Command::Run(_)
+                | Command::Build(_)
                 | Command::Start(_)
                 | Command::Restart(_)
                 | Command::Exec(_)
@@ -239,6 +243,14 @@ fn exit_code(e: &anyhow::Error) -> i32 {
     EXIT_FAILURE
 }
 
+/// An error and its causes, `: `-separated.
+fn chain_text(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 /// Runs the command line; returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -256,6 +268,7 @@ pub fn main() -> i32 {
     let ok = |r: anyhow::Result<()>| r.map(|()| 0);
     let res = match cli.command {
         Command::Image(c) => ok(image::run(&env, c)),
+        Command::Build(a) => build::build(&env, a),
         Command::Pull(a) => ok(image::pull(&env, a)),
         Command::Push(a) => ok(image::push(&env, a)),
         Command::Images(a) => ok(image::list(&env, a)),
@@ -304,12 +317,7 @@ pub fn main() -> i32 {
     match res {
         Ok(code) => code,
         Err(e) => {
-            let msg = e
-                .chain()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(": ");
-            eprintln!("Error: {msg}");
+            eprintln!("Error: {}", chain_text(&e));
             exit_code(&e)
         }
     }
