@@ -9,7 +9,7 @@
 #   podman build --layers            (Debian's podman 4.3, overlay storage, runc)
 # each with private storage in WORKDIR. Results: WORKDIR/{cold,cached}.md and a summary
 # with ratios on stdout (also WORKDIR/summary.txt). Needs root. LIANA_BIN picks the
-# liana binary (default: target/ci/liana, building it if missing).
+# liana binary (default: the release build of scripts/build-release.sh).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -30,8 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-LIANA=${LIANA_BIN:-$REPO/target/ci/liana}
-if [ ! -x "$LIANA" ]; then (cd "$REPO" && cargo build --profile ci -q -p liana); fi
+if [ -z "${LIANA_BIN:-}" ]; then "$REPO/scripts/build-release.sh"; fi
+LIANA=${LIANA_BIN:-$REPO/target/release/liana}
 
 echo "== context"
 C=$W/ctx
