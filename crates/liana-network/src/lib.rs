@@ -1,0 +1,54 @@
+//! liana's container networking, one module per piece:
+//!
+//! - [`netlink`]: a small synchronous rtnetlink client (links, addresses, routes);
+//! - [`netns`]: named network namespaces (a bind mount on a file);
+//! - [`ipam`]: subnets and address allocation;
+//! - [`ports`]: `-p` parsing;
+//! - [`nft`]: masquerade and published ports with nftables, one table per container;
+//! - [`bridge`]: the rootful bridge driver (bridge, veth pair, address, route, NAT);
+//! - [`usermode`]: the rootless drivers, slirp4netns and pasta.
+//!
+//! The engine keeps networks and address leases in its metadata database and calls
+//! these drivers at start (set-up) and at exit, `rm` or after a crash (teardown).
+
+pub mod bridge;
+pub mod ipam;
+pub mod netlink;
+pub mod netns;
+pub mod nft;
+pub mod ports;
+pub mod usermode;
+
+pub use ipam::Subnet;
+pub use ports::PortMapping;
+
+/// A networking operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// A system or netlink operation.
+    #[error("{op}")]
+    Op {
+        /// What was done, naming the link, address or file.
+        op: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// nftables.
+    #[error(transparent)]
+    Nft(#[from] nft::NftError),
+    /// A helper (slirp4netns, pasta) failed.
+    #[error("{helper}: {message}")]
+    Helper {
+        /// Its name.
+        helper: &'static str,
+        /// What went wrong (with its log).
+        message: String,
+    },
+}
+
+/// A closure turning an io::Error into [`NetError::Op`].
+pub fn op(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> NetError {
+    let op = what.into();
+    move |source| NetError::Op { op, source }
+}
