@@ -185,6 +185,7 @@ impl Engine {
             "RestartCount": c.state.start_count.saturating_sub(1),
             "Driver": driver,
             "Mounts": c.settings.mounts,
+            "NetworkSettings": network_json(&c),
             "Config": {
                 "Hostname": c.settings.hostname,
                 "User": c.settings.user,
@@ -203,7 +204,11 @@ impl Engine {
                 "Runtime": c.settings.runtime,
                 "AutoRemove": c.settings.rm,
                 "LogConfig": {"Type": c.settings.log_driver, "Path": self.paths.log_file(&c.id)},
-                "NetworkMode": c.settings.namespaces.get("network").cloned().unwrap_or_else(|| "none".into()),
+                "NetworkMode": c.settings.namespaces.get("network").cloned().unwrap_or_else(|| {
+                    let m = &c.settings.net.mode;
+                    if m.is_empty() { "none".into() } else { m.clone() }
+                }),
+                "PortBindings": ports_json(&c.settings.net.ports),
                 "PidMode": c.settings.namespaces.get("pid").cloned().unwrap_or_default(),
                 "IpcMode": c.settings.namespaces.get("ipc").cloned().unwrap_or_default(),
                 "UTSMode": c.settings.namespaces.get("uts").cloned().unwrap_or_default(),
@@ -229,4 +234,37 @@ mod tests {
         assert_eq!(human_duration(600), "10 minutes");
         assert_eq!(human_duration(3 * 86400), "3 days");
     }
+}
+
+fn ports_json(ports: &[liana_network::PortMapping]) -> Value {
+    let mut m = serde_json::Map::new();
+    for p in ports {
+        let e = m
+            .entry(format!("{}/{}", p.container_port, p.protocol))
+            .or_insert_with(|| json!([]));
+        if let Some(a) = e.as_array_mut() {
+            a.push(json!({
+                "HostIp": p.host_ip.map(|x| x.to_string()).unwrap_or_default(),
+                "HostPort": p.host_port.to_string(),
+            }));
+        }
+    }
+    Value::Object(m)
+}
+
+fn network_json(c: &crate::record::Container) -> Value {
+    let n = &c.settings.net;
+    let mut nets = serde_json::Map::new();
+    if let (Some(name), Some(ip)) = (&n.network, n.ip) {
+        nets.insert(
+            name.clone(),
+            json!({"IPAddress": ip.to_string(), "MacAddress": n.mac}),
+        );
+    }
+    json!({
+        "IPAddress": n.ip.map(|x| x.to_string()).unwrap_or_default(),
+        "MacAddress": n.mac.clone().unwrap_or_default(),
+        "Ports": ports_json(&n.ports),
+        "Networks": nets,
+    })
 }

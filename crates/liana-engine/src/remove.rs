@@ -67,6 +67,7 @@ impl Engine {
             }
             Err(e) => tracing::warn!("cleanup {}: {e}", c.id),
         }
+        self.net_teardown(c);
         if !matches!(c.rootfs, RootfsSource::Dir { .. }) {
             if let Err(e) = crate::mount::unmount_rootfs(&[], &self.paths.rootfs_mount(&c.id)) {
                 tracing::warn!("cleanup {}: {e}", c.id);
@@ -104,6 +105,9 @@ impl Engine {
     /// Removes everything of `c`; the caller holds its lock.
     pub(crate) fn remove_locked(&self, c: &Container, volumes: bool) -> Result<()> {
         let id = &c.id;
+        // Also after a crash: whatever the last run left of the network goes now.
+        self.net_teardown(c);
+        self.net_release(c);
         let _ = crate::mount::unmount_rootfs(&[], &self.paths.rootfs_mount(id));
         if let RootfsSource::Snapshot { key, .. } = &c.rootfs {
             match self.store()?.snapshotter().remove(key) {

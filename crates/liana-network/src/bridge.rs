@@ -35,8 +35,16 @@ fn sysctl(path: &str, value: &str) -> Result<(), NetError> {
 }
 
 /// Creates the bridge `name` with `gateway/prefix` if missing, and sets it up.
-pub fn ensure_bridge(nl: &mut Netlink, name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<u32, NetError> {
-    let idx = match nl.link_index(name).map_err(op(format!("look up link {name}")))? {
+pub fn ensure_bridge(
+    nl: &mut Netlink,
+    name: &str,
+    gateway: Ipv4Addr,
+    prefix: u8,
+) -> Result<u32, NetError> {
+    let idx = match nl
+        .link_index(name)
+        .map_err(op(format!("look up link {name}")))?
+    {
         Some(i) => i,
         None => {
             match nl.add_bridge(name) {
@@ -47,15 +55,21 @@ pub fn ensure_bridge(nl: &mut Netlink, name: &str, gateway: Ipv4Addr, prefix: u8
             }
             nl.link_index(name)
                 .map_err(op(format!("look up link {name}")))?
-                .ok_or_else(|| op(format!("find the new bridge {name}"))(std::io::ErrorKind::NotFound.into()))?
+                .ok_or_else(|| {
+                    op(format!("find the new bridge {name}"))(std::io::ErrorKind::NotFound.into())
+                })?
         }
     };
     nl.add_address(idx, gateway, prefix)
         .map_err(op(format!("add {gateway}/{prefix} to bridge {name}")))?;
-    nl.set_up(idx).map_err(op(format!("set bridge {name} up")))?;
+    nl.set_up(idx)
+        .map_err(op(format!("set bridge {name} up")))?;
     // Published ports answer on the host's 127.0.0.1: DNAT from loopback to the
     // bridge needs route_localnet on it.
-    sysctl(&format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"), "1")?;
+    sysctl(
+        &format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"),
+        "1",
+    )?;
     sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
     Ok(idx)
 }
@@ -63,8 +77,12 @@ pub fn ensure_bridge(nl: &mut Netlink, name: &str, gateway: Ipv4Addr, prefix: u8
 /// Deletes a bridge; a missing one is fine.
 pub fn remove_bridge(name: &str) -> Result<(), NetError> {
     let mut nl = Netlink::new().map_err(op("open a netlink socket"))?;
-    if let Some(i) = nl.link_index(name).map_err(op(format!("look up link {name}")))? {
-        nl.del_link(i).map_err(op(format!("delete bridge {name}")))?;
+    if let Some(i) = nl
+        .link_index(name)
+        .map_err(op(format!("look up link {name}")))?
+    {
+        nl.del_link(i)
+            .map_err(op(format!("delete bridge {name}")))?;
     }
     Ok(())
 }
@@ -104,15 +122,21 @@ pub fn setup(a: &Attachment<'_>) -> Result<(), NetError> {
 
 fn setup_inner(a: &Attachment<'_>) -> Result<(), NetError> {
     if !netns::exists(a.netns) {
-        netns::create(a.netns)
-            .map_err(op(format!("create network namespace {}", a.netns.display())))?;
+        netns::create(a.netns).map_err(op(format!(
+            "create network namespace {}",
+            a.netns.display()
+        )))?;
     }
     let mut nl = Netlink::new().map_err(op("open a netlink socket"))?;
     let br = ensure_bridge(&mut nl, a.bridge, a.gateway, a.subnet.prefix)?;
     let veth = veth_name(a.container_id);
-    if let Some(i) = nl.link_index(&veth).map_err(op(format!("look up link {veth}")))? {
+    if let Some(i) = nl
+        .link_index(&veth)
+        .map_err(op(format!("look up link {veth}")))?
+    {
         // A leftover of a run that was not torn down.
-        nl.del_link(i).map_err(op(format!("delete stale link {veth}")))?;
+        nl.del_link(i)
+            .map_err(op(format!("delete stale link {veth}")))?;
     }
     let ns = netns::open(a.netns).map_err(op(format!("open {}", a.netns.display())))?;
     use std::os::fd::AsRawFd;
@@ -121,7 +145,9 @@ fn setup_inner(a: &Attachment<'_>) -> Result<(), NetError> {
     let vi = nl
         .link_index(&veth)
         .map_err(op(format!("look up link {veth}")))?
-        .ok_or_else(|| op(format!("find the new link {veth}"))(std::io::ErrorKind::NotFound.into()))?;
+        .ok_or_else(|| {
+            op(format!("find the new link {veth}"))(std::io::ErrorKind::NotFound.into())
+        })?;
     nl.set_master_up(vi, br)
         .map_err(op(format!("attach {veth} to bridge {}", a.bridge)))?;
     let (ip, prefix, gw) = (a.ip, a.subnet.prefix, a.gateway);
@@ -173,7 +199,10 @@ pub fn teardown(container_id: &str, netns_path: &Path) -> Vec<NetError> {
         Err(e) => errs.push(op("open a netlink socket")(e)),
     }
     if let Err(e) = netns::remove(netns_path) {
-        errs.push(op(format!("remove network namespace {}", netns_path.display()))(e));
+        errs.push(op(format!(
+            "remove network namespace {}",
+            netns_path.display()
+        ))(e));
     }
     errs
 }

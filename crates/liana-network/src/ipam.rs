@@ -150,7 +150,13 @@ mod tests {
         assert!(!s.contains(Ipv4Addr::new(10, 89, 4, 1)));
         assert!(s.overlaps("10.89.0.0/16".parse().unwrap()));
         assert!(!s.overlaps("10.89.4.0/24".parse().unwrap()));
-        for bad in ["10.89.3.1/24", "10.89.3.0", "10.89.3.0/31", "x/24", "10.89.3.0/99"] {
+        for bad in [
+            "10.89.3.1/24",
+            "10.89.3.0",
+            "10.89.3.0/31",
+            "x/24",
+            "10.89.3.0/99",
+        ] {
             assert!(bad.parse::<Subnet>().is_err(), "{bad}");
         }
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"10.89.3.0/24\"");
@@ -175,9 +181,15 @@ mod tests {
 
     #[test]
     fn macs() {
-        assert_eq!(parse_mac("02:42:0a:59:03:02"), Some([2, 0x42, 10, 0x59, 3, 2]));
+        assert_eq!(
+            parse_mac("02:42:0a:59:03:02"),
+            Some([2, 0x42, 10, 0x59, 3, 2])
+        );
         assert_eq!(parse_mac("01:00:00:00:00:00"), None);
         assert_eq!(parse_mac("zz"), None);
-        assert_eq!(format_mac(mac_for(Ipv4Addr::new(10, 89, 3, 2))), "02:42:0a:59:03:02");
+        assert_eq!(
+            format_mac(mac_for(Ipv4Addr::new(10, 89, 3, 2))),
+            "02:42:0a:59:03:02"
+        );
     }
 }

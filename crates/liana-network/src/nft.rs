@@ -131,7 +131,13 @@ mod tests {
             ports: &ports,
         });
         assert!(s.contains("table ip liana_0123456789ab {"), "{s}");
-        assert!(s.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat to 10.89.1.2:80"), "{s}");
-        assert!(s.contains("ip saddr 10.89.1.2 ip daddr != 10.89.1.0/24 masquerade"), "{s}");
+        assert!(
+            s.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat to 10.89.1.2:80"),
+            "{s}"
+        );
+        assert!(
+            s.contains("ip saddr 10.89.1.2 ip daddr != 10.89.1.0/24 masquerade"),
+            "{s}"
+        );
     }
 }

@@ -73,7 +73,9 @@ pub fn parse(spec: &str) -> Result<Vec<PortMapping>, BadPort> {
     let (c1, c2) = range(ctr).ok_or_else(|| bad("container port must be 1-65535 or a range"))?;
     let n = u32::from(c2 - c1) + 1;
     if n > MAX_RANGE {
-        return Err(bad(&format!("a range may publish at most {MAX_RANGE} ports")));
+        return Err(bad(&format!(
+            "a range may publish at most {MAX_RANGE} ports"
+        )));
     }
     let host_start = if host.is_empty() {
         None
@@ -97,7 +99,9 @@ pub fn parse(spec: &str) -> Result<Vec<PortMapping>, BadPort> {
 /// A host port free right now for `protocol` (the kernel's pick).
 pub fn pick_free_port(protocol: &str) -> std::io::Result<u16> {
     if protocol == "udp" {
-        Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+        Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port())
     } else {
         Ok(std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -123,7 +127,16 @@ mod tests {
         assert_eq!((p[2].host_port, p[2].container_port), (8002, 82));
         assert_eq!(parse("80").unwrap()[0].host_port, 0);
         assert_eq!(parse("127.0.0.1::80").unwrap()[0].host_port, 0);
-        for b in ["", "x", "80/sctp", "1:2:3:4", "8000-8001:80", "0:80", "70000:80", "a.b:1:2"] {
+        for b in [
+            "",
+            "x",
+            "80/sctp",
+            "1:2:3:4",
+            "8000-8001:80",
+            "0:80",
+            "70000:80",
+            "a.b:1:2",
+        ] {
             assert!(parse(b).is_err(), "{b}");
         }
     }

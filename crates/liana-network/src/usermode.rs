@@ -69,7 +69,11 @@ fn set_cloexec(fd: i32, on: bool) {
     unsafe {
         let fl = libc::fcntl(fd, libc::F_GETFD);
         if fl >= 0 {
-            let nf = if on { fl | libc::FD_CLOEXEC } else { fl & !libc::FD_CLOEXEC };
+            let nf = if on {
+                fl | libc::FD_CLOEXEC
+            } else {
+                fl & !libc::FD_CLOEXEC
+            };
             libc::fcntl(fd, libc::F_SETFD, nf);
         }
     }
@@ -132,7 +136,8 @@ fn slirp_args(h: &Helper<'_>) -> Result<Vec<String>, NetError> {
 /// published. The returned fd is the engine's end of the exit pipe: keep it open
 /// (across exec) while the container runs.
 pub fn start_slirp(h: &Helper<'_>) -> Result<(i32, OwnedFd), NetError> {
-    std::fs::create_dir_all(h.state_dir).map_err(op(format!("create {}", h.state_dir.display())))?;
+    std::fs::create_dir_all(h.state_dir)
+        .map_err(op(format!("create {}", h.state_dir.display())))?;
     let mut args = slirp_args(h)?;
     let (ready_r, ready_w) = pipe()?;
     let (exit_r, exit_w) = pipe()?;
@@ -177,7 +182,10 @@ pub fn start_slirp(h: &Helper<'_>) -> Result<(i32, OwnedFd), NetError> {
     if !ok {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(helper_err("slirp4netns", format!("did not start: {}", log_tail(&log))));
+        return Err(helper_err(
+            "slirp4netns",
+            format!("did not start: {}", log_tail(&log)),
+        ));
     }
     // Reaped by whoever is the parent later (the monitor reaps every child).
     std::mem::forget(child);
@@ -202,9 +210,11 @@ fn slirp_hostfwd(sock: &Path, p: &PortMapping) -> Result<(), NetError> {
         "publish port {}:{}/{}",
         p.host_port, p.container_port, p.protocol
     );
-    let mut s = UnixStream::connect(sock).map_err(op(format!("{what}: connect to {}", sock.display())))?;
+    let mut s =
+        UnixStream::connect(sock).map_err(op(format!("{what}: connect to {}", sock.display())))?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    s.write_all(req.to_string().as_bytes()).map_err(op(what.clone()))?;
+    s.write_all(req.to_string().as_bytes())
+        .map_err(op(what.clone()))?;
     let mut buf = vec![0u8; 4096];
     let n = s.read(&mut buf).map_err(op(what.clone()))?;
     let reply: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap_or_default();
@@ -216,7 +226,8 @@ fn slirp_hostfwd(sock: &Path, p: &PortMapping) -> Result<(), NetError> {
 
 /// Starts pasta for `h`; returns its pid once the namespace is configured.
 pub fn start_pasta(h: &Helper<'_>) -> Result<i32, NetError> {
-    std::fs::create_dir_all(h.state_dir).map_err(op(format!("create {}", h.state_dir.display())))?;
+    std::fs::create_dir_all(h.state_dir)
+        .map_err(op(format!("create {}", h.state_dir.display())))?;
     let log = h.state_dir.join("pasta.log");
     let pidf = h.state_dir.join("pasta.pid");
     let _ = std::fs::remove_file(&pidf);
@@ -303,7 +314,10 @@ pub fn stop(state_dir: &Path) -> Vec<NetError> {
     let mut errs = Vec::new();
     for (file, names) in [
         ("slirp.pid", &["slirp4netns"][..]),
-        ("pasta.pid", &["pasta", "passt", "pasta.avx2", "passt.avx2"][..]),
+        (
+            "pasta.pid",
+            &["pasta", "passt", "pasta.avx2", "passt.avx2"][..],
+        ),
     ] {
         let pf: PathBuf = state_dir.join(file);
         let Some(pid) = read_pid(&pf) else { continue };
