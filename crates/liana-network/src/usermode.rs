@@ -79,6 +79,17 @@ fn set_cloexec(fd: i32, on: bool) {
     }
 }
 
+/// Clears the signal mask a helper would inherit (the attached engine blocks every
+/// signal it forwards), so that it can be stopped. Runs between fork and exec.
+fn unblock_signals() {
+    // SAFETY: sigemptyset and sigprocmask on a local set; async-signal-safe.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
 /// The slirp4netns command line for `h` (without the fds).
 fn slirp_args(h: &Helper<'_>) -> Result<Vec<String>, NetError> {
     let mut mtu = "65520".to_string();
@@ -164,6 +175,7 @@ pub fn start_slirp(h: &Helper<'_>) -> Result<(i32, OwnedFd), NetError> {
     unsafe {
         cmd.pre_exec(move || {
             libc::setsid();
+            unblock_signals();
             set_cloexec(rw, false);
             set_cloexec(er, false);
             Ok(())
@@ -267,7 +279,15 @@ pub fn start_pasta(h: &Helper<'_>) -> Result<i32, NetError> {
     }
     // pasta forks into the background once the namespace is ready; the parent's exit
     // is the readiness signal.
-    let out = Command::new("pasta")
+    let mut cmd = Command::new("pasta");
+    // SAFETY: the closure only calls sigprocmask, async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            unblock_signals();
+            Ok(())
+        });
+    }
+    let out = cmd
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -329,12 +349,20 @@ pub fn stop(state_dir: &Path) -> Vec<NetError> {
                     errs.push(op(format!("stop {} (pid {pid})", names[0]))(e));
                 }
             }
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while names.contains(&comm(pid).as_str()) && Instant::now() < deadline {
+            let alive = || {
                 // Our own child (attached run): reap it.
                 // SAFETY: waitpid with WNOHANG on a pid; harmless if not our child.
                 unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| !s.contains(") Z ") && names.iter().any(|n| s.contains(&format!("({n})"))))
+            };
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while alive() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
+            }
+            if alive() {
+                // SAFETY: kill takes integers; still our helper (checked above).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
         let _ = std::fs::remove_file(&pf);
