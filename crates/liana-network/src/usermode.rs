@@ -353,8 +353,9 @@ pub fn stop(state_dir: &Path) -> Vec<NetError> {
                 // Our own child (attached run): reap it.
                 // SAFETY: waitpid with WNOHANG on a pid; harmless if not our child.
                 unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
-                std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .is_ok_and(|s| !s.contains(") Z ") && names.iter().any(|n| s.contains(&format!("({n})"))))
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                    !s.contains(") Z ") && names.iter().any(|n| s.contains(&format!("({n})")))
+                })
             };
             let deadline = Instant::now() + Duration::from_secs(2);
             while alive() && Instant::now() < deadline {

@@ -125,7 +125,10 @@ pub fn fixture() -> Option<&'static Fixture> {
         let config = dir.path().join("liana.toml");
         std::fs::write(
             &config,
-            "[runtimes.runsc]\nargs = [\"--network=none\", \"--platform=ptrace\"]\n",
+            // The engine tests keep containers off the network (they test other
+            // things; the network tests pass --network explicitly).
+            "[network]\ndefault = \"none\"\ndefault_rootless = \"none\"\n\n\
+             [runtimes.runsc]\nargs = [\"--network=none\", \"--platform=ptrace\"]\n",
         )
         .unwrap();
         for f in [&registries_conf, &config] {
