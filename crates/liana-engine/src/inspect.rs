@@ -223,19 +223,6 @@ impl Engine {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(human_duration(5), "5 seconds");
-        assert_eq!(human_duration(90), "About a minute");
-        assert_eq!(human_duration(600), "10 minutes");
-        assert_eq!(human_duration(3 * 86400), "3 days");
-    }
-}
-
 fn ports_json(ports: &[liana_network::PortMapping]) -> Value {
     let mut m = serde_json::Map::new();
     for p in ports {
@@ -267,4 +254,17 @@ fn network_json(c: &crate::record::Container) -> Value {
         "Ports": ports_json(&n.ports),
         "Networks": nets,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_duration(5), "5 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(600), "10 minutes");
+        assert_eq!(human_duration(3 * 86400), "3 days");
+    }
 }

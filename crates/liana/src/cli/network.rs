@@ -98,8 +98,8 @@ pub fn run(env: &HostEnv, c: NetworkCommand) -> anyhow::Result<()> {
                 }
             } else {
                 println!(
-                    "{:<14}{:<24}{:<10}{:<20}{}",
-                    "NETWORK ID", "NAME", "DRIVER", "SUBNET", "BRIDGE"
+                    "{:<14}{:<24}{:<10}{:<20}BRIDGE",
+                    "NETWORK ID", "NAME", "DRIVER", "SUBNET"
                 );
                 for n in nets {
                     println!(
