@@ -422,7 +422,7 @@ impl Engine {
                 rootless: self.rootless,
                 ip: plan.settings.ip,
                 extra_hosts: &extra_hosts,
-                dns: &plan.settings.dns,
+                dns: &plan.resolvers,
             },
         )
         .map_err(Error::io("write /etc files into", &dir))?;

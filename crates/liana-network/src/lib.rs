@@ -6,12 +6,14 @@
 //! - [`ports`]: `-p` parsing;
 //! - [`nft`]: masquerade and published ports with nftables, one table per container;
 //! - [`bridge`]: the rootful bridge driver (bridge, veth pair, address, route, NAT);
-//! - [`usermode`]: the rootless drivers, slirp4netns and pasta.
+//! - [`usermode`]: the rootless drivers, slirp4netns and pasta;
+//! - [`dns`]: the name server of a bridge network.
 //!
 //! The engine keeps networks and address leases in its metadata database and calls
 //! these drivers at start (set-up) and at exit, `rm` or after a crash (teardown).
 
 pub mod bridge;
+pub mod dns;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;

@@ -33,6 +33,8 @@ pub struct NetPlan {
     pub settings: NetSettings,
     /// The spec's namespace.
     pub ns: NsSpec,
+    /// The name servers of /etc/resolv.conf (empty: the host's).
+    pub resolvers: Vec<String>,
 }
 
 fn net_err(id: &str) -> impl FnOnce(NetError) -> Error + '_ {
@@ -178,7 +180,27 @@ impl Engine {
                 )))
             }
         };
-        Ok(NetPlan { settings: s, ns })
+        let mut resolvers = s.dns.clone();
+        if let Some(n) = &s.network {
+            // The network's own name server first, then the given or host's ones.
+            let gw = self.network(n)?.map(|n| n.gateway.to_string());
+            if resolvers.is_empty() {
+                let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+                resolvers = host
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("nameserver"))
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.starts_with("127.") && a != "::1")
+                    .collect();
+            }
+            resolvers.retain(|r| Some(r) != gw.as_ref());
+            resolvers.splice(0..0, gw);
+        }
+        Ok(NetPlan {
+            settings: s,
+            ns,
+            resolvers,
+        })
     }
 
     /// Set-up before the runtime creates the container: the bridge attachment, the
@@ -211,6 +233,7 @@ impl Engine {
                 })
                 .map_err(net_err(&c.id))?;
                 tracing::debug!(id = %c.id, %ip, "network: bridge attached");
+                self.ensure_dns(&net);
             }
             "slirp4netns" | "pasta" if !c.settings.rootless => {
                 let p = self.netns_path(&c.id);

@@ -13,6 +13,7 @@
 //! nftables table, helper processes) lives from start to exit (see [`attach`]).
 
 pub mod attach;
+mod dns;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -415,6 +416,7 @@ impl Engine {
                 self.remove(&c.id, true, false)?;
             }
         }
+        self.stop_dns(name);
         liana_network::bridge::remove_bridge(&n.bridge).map_err(|source| Error::Net {
             id: format!("network {name}"),
             source,

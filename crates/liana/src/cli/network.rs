@@ -18,6 +18,9 @@ pub enum NetworkCommand {
     /// Remove networks.
     #[command(alias = "remove")]
     Rm(RmArgs),
+    /// Serve the names of a network's containers (started by the engine).
+    #[command(hide = true)]
+    DnsServe(NamesArgs),
 }
 
 /// `network create`.
@@ -125,6 +128,11 @@ pub fn run(env: &HostEnv, c: NetworkCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             if let Some(err) = missing {
                 return Err(err.into());
+            }
+        }
+        NetworkCommand::DnsServe(a) => {
+            for name in &a.names {
+                e.serve_dns(name)?;
             }
         }
         NetworkCommand::Rm(a) => {

@@ -101,6 +101,19 @@ fn names_published_port_nat_and_teardown() {
         "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://web/index.html && exit 0; sleep 0.3; done; exit 1",
     ]);
     assert_eq!(out.trim(), "published-ok");
+    // ... and through the network's name server (on the gateway).
+    let out = l.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "lnt-a",
+        &fx.image(),
+        "sh",
+        "-c",
+        "head -1 /etc/resolv.conf; nslookup web 10.89.211.1",
+    ]);
+    assert!(out.starts_with("nameserver 10.89.211.1\n"), "{out}");
+    assert!(out.contains("Address: 10.89.211.2"), "{out}");
     // Outbound NAT: the "internet" has no route back to 10.89.211.0/24.
     let out = l.ok(&[
         "run",
@@ -137,6 +150,11 @@ fn names_published_port_nat_and_teardown() {
     );
     l.ok(&["network", "rm", "lnt-a"]);
     assert!(!link_exists("lnt-a"), "bridge left");
+    let dns = Command::new("pgrep")
+        .args(["-f", "dns-serve lnt-a"])
+        .output()
+        .unwrap();
+    assert!(!dns.status.success(), "name server left");
     drop(net);
     drop(inet);
 }
