@@ -107,7 +107,6 @@ impl Engine {
         let id = &c.id;
         // Also after a crash: whatever the last run left of the network goes now.
         self.net_teardown(c);
-        self.net_release(c);
         let _ = crate::mount::unmount_rootfs(&[], &self.paths.rootfs_mount(id));
         if let RootfsSource::Snapshot { key, .. } = &c.rootfs {
             match self.store()?.snapshotter().remove(key) {
@@ -133,6 +132,9 @@ impl Engine {
         self.keep_exit_code(id);
         let _ = std::fs::remove_dir_all(self.paths.run_dir(id));
         self.db()?.remove(id)?;
+        if let Some(n) = &c.settings.net.network {
+            self.refresh_hosts(n, Some(id));
+        }
         Ok(())
     }
 

@@ -180,11 +180,21 @@ fn setup_inner(a: &Attachment<'_>) -> Result<(), NetError> {
 /// every failure is returned.
 pub fn teardown(container_id: &str, netns_path: &Path) -> Vec<NetError> {
     let mut errs = Vec::new();
-    if let Err(e) = nft::delete(&nft::table_name(container_id)) {
-        errs.push(e.into());
-    }
     let veth = veth_name(container_id);
-    match Netlink::new() {
+    let mut nl = Netlink::new();
+    let veth_index = match &mut nl {
+        Ok(nl) => nl.link_index(&veth).ok().flatten(),
+        Err(_) => None,
+    };
+    // Set-up makes the namespace first and the table last, teardown removes the
+    // namespace last: without both, there is nothing to tear down (saves an nft run
+    // when rm follows the exit's teardown).
+    if netns::exists(netns_path) || veth_index.is_some() {
+        if let Err(e) = nft::delete(&nft::table_name(container_id)) {
+            errs.push(e.into());
+        }
+    }
+    match nl {
         Ok(mut nl) => match nl.link_index(&veth) {
             Ok(Some(i)) => {
                 if let Err(e) = nl.del_link(i) {

@@ -339,16 +339,6 @@ impl Engine {
         errs
     }
 
-    /// At `rm`: gives back the address and updates the other members' /etc/hosts.
-    pub(crate) fn net_release(&self, c: &Container) {
-        if let Some(n) = &c.settings.net.network {
-            if let Err(e) = self.release_ip(n, &c.id) {
-                tracing::warn!("release the address of {} on {n}: {e}", c.id);
-            }
-            self.refresh_hosts(n, Some(&c.id));
-        }
-    }
-
     /// Rewrites (in place: the files are bind-mounted) the /etc/hosts of every
     /// container on network `net`, each listing the others by name; `gone` is left
     /// out.

@@ -165,6 +165,9 @@ fn fifty_containers_fifty_addresses() {
     let l = Instance::root(fx);
     let _net = TestNet::create(&l, "lnt-b", "10.89.212.0/24", "lnt-b");
     let img = fx.image();
+    // Pulled once first: concurrent first pulls of one image into a new store race in
+    // the image library (seen here: "content store: open .../ingest/.../data").
+    l.ok(&["pull", &img]);
     let ids: Vec<String> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..5)
             .map(|_| {

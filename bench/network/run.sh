@@ -1,0 +1,61 @@
+#!/bin/bash
+# bench/network/run.sh: liana networking figures, all traffic on this machine.
+#   1. TCP throughput container -> host with iperf3 (Debian), 5 s each:
+#      bridge       container on a bench network (10.89.250.0/24, bridge lnt-bench)
+#                   -> iperf3 server on the host at the gateway 10.89.250.1
+#      slirp4netns  -> 10.0.2.2 (allow_host_loopback) = iperf3 server on 127.0.0.1
+#      pasta        -> 127.0.0.1 in the container, forwarded to the host's (-T PORT)
+#   2. Container start time (`run --rm ... true`, RUNS times, mean and median) with
+#      --network none, bridge, slirp4netns and pasta.
+# The container's root file system is a directory with iperf3, its libraries and a
+# static busybox. Run as root (builds the ci profile). Results: stdout.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS=${RUNS:-20}
+PORT=${PORT:-15201}
+for p in iperf3:iperf3 busybox:busybox-static slirp4netns:slirp4netns pasta:passt nft:nftables; do
+  command -v "${p%%:*}" >/dev/null || apt-get install -y -qq "${p#*:}" >/dev/null
+done
+cargo build --profile ci -q -p liana -p liana-monitor
+W=$(mktemp -d /tmp/liana-netbench.XXXXXX)
+L() { LIANA_MONITOR=$PWD/target/ci/liana-monitor "$PWD/target/ci/liana" --root "$W/root" --runroot "$W/run" "$@"; }
+SERVERS=()
+cleanup() {
+  for p in "${SERVERS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for id in $(L ps -a -q 2>/dev/null); do L rm -f "$id" >/dev/null 2>&1 || true; done
+  L network rm -f bench >/dev/null 2>&1 || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+# Root file system: busybox + iperf3 and the libraries it needs.
+R=$W/rootfs; mkdir -p "$R"/{bin,etc,proc,sys,dev,tmp}
+cp /bin/busybox "$R/bin/"; for a in sh true sleep cat; do ln -s busybox "$R/bin/$a"; done
+cp "$(command -v iperf3)" "$R/bin/"
+for lib in $(ldd "$(command -v iperf3)" | grep -o '/[^ ]*'); do
+  mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"
+done
+L network create --subnet 10.89.250.0/24 --interface-name lnt-bench bench >/dev/null
+iperf_server() { # ADDR: iperf3 server on the host
+  iperf3 -s -1 -B "$1" -p "$PORT" >/dev/null 2>&1 & SERVERS+=($!); sleep 0.3
+}
+gbits() { python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))'; }
+echo "== TCP throughput container -> host (iperf3 -t 5, Gbit/s)"
+# The bridge's address exists once a container has been started on the network.
+L run --rm --rootfs --network bench "$R" true
+iperf_server 10.89.250.1
+echo "bridge:      $(L run --rm --rootfs --network bench "$R" iperf3 -J -t 5 -c 10.89.250.1 -p "$PORT" | gbits)"
+iperf_server 127.0.0.1
+echo "slirp4netns: $(L run --rm --rootfs --network slirp4netns:allow_host_loopback=true "$R" iperf3 -J -t 5 -c 10.0.2.2 -p "$PORT" | gbits)"
+iperf_server 127.0.0.1
+echo "pasta:       $(L run --rm --rootfs --network "pasta:-T,$PORT" "$R" iperf3 -J -t 5 -c 127.0.0.1 -p "$PORT" | gbits)"
+echo "== start time: run --rm --rootfs DIR true, $RUNS runs (ms: mean, median)"
+for net in none bench slirp4netns pasta; do
+  L run --rm --rootfs --network "$net" "$R" true # warm-up
+  ts=()
+  for _ in $(seq "$RUNS"); do
+    s=$(date +%s%N); L run --rm --rootfs --network "$net" "$R" true; e=$(date +%s%N)
+    ts+=($(( (e - s) / 1000 )))
+  done
+  printf '%-12s ' "$net"
+  printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1; s+=$1} END {printf "%.1f %.1f\n", s/NR/1000, a[int((NR+1)/2)]/1000}'
+done
