@@ -45,6 +45,21 @@ pub struct PsRow {
 }
 
 impl PsRow {
+    /// docker's PORTS column (`127.0.0.1:8080->80/tcp, ...`).
+    pub fn ports(&self) -> String {
+        self.container
+            .settings
+            .net
+            .ports
+            .iter()
+            .map(|p| {
+                let ip = p.host_ip.map_or("0.0.0.0".to_string(), |a| a.to_string());
+                format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.protocol)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// podman's `ps --format json` object.
     pub fn to_json(&self) -> Value {
         let c = &self.container;

@@ -130,6 +130,22 @@ fn names_published_port_nat_and_teardown() {
         "http://198.18.211.2/index.html",
     ]);
     assert_eq!(out.trim(), "internet-ok");
+    let ps = l.ok(&["ps"]);
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    // container:ID shares web's namespace (its address).
+    let out = l.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:web",
+        &fx.image(),
+        "ip",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(out.contains("inet 10.89.211.2/24"), "{out}");
     // The container's own /etc/hosts names it with its address.
     let hosts = l.ok(&["exec", "web", "cat", "/etc/hosts"]);
     assert!(hosts.contains("10.89.211.2\t"), "{hosts}");
