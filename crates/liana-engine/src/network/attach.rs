@@ -125,6 +125,30 @@ impl Engine {
                 ports.push(m);
             }
         }
+        if !ports.is_empty() {
+            // Two containers cannot publish the same host port (the first DNAT rule
+            // would win silently).
+            for other in self.containers()? {
+                for q in &other.settings.net.ports {
+                    let clash = ports.iter().find(|p| {
+                        p.host_port == q.host_port
+                            && p.protocol == q.protocol
+                            && (p.host_ip.is_none()
+                                || q.host_ip.is_none()
+                                || p.host_ip == q.host_ip)
+                    });
+                    if let Some(p) = clash {
+                        return Err(Error::flag(
+                            "-p",
+                            format!(
+                                "host port {}/{} is already published by container {}",
+                                p.host_port, p.protocol, other.name
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         s.ports = ports;
         let ns = match mode {
             Mode::None => NsSpec::Private,

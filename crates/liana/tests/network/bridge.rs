@@ -130,6 +130,23 @@ fn names_published_port_nat_and_teardown() {
         "http://198.18.211.2/index.html",
     ]);
     assert_eq!(out.trim(), "internet-ok");
+    let o = l.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "lnt-a",
+        "-p",
+        &publish,
+        &fx.image(),
+        "true",
+    ]);
+    assert!(
+        o.stderr.contains(&format!(
+            "host port {port}/tcp is already published by container web"
+        )),
+        "{}",
+        o.stderr
+    );
     let ps = l.ok(&["ps"]);
     assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
     // container:ID shares web's namespace (its address).
