@@ -73,3 +73,42 @@ fn rootless_slirp4netns_and_pasta() {
         o.stderr
     );
 }
+
+/// The real defaults (the fixture's config turns them off): bridge for root,
+/// slirp4netns for users.
+#[test]
+fn default_modes() {
+    let Some(fx) = fixture() else { return };
+    let config = "[network]\ndefault = \"bridge\"\ndefault_rootless = \"slirp4netns\"\n\
+                  default_network = \"lnt-def\"\ndefault_bridge = \"lnt-def\"\n\
+                  default_subnet = \"10.89.216.0/24\"\n";
+    let root = Instance::root(fx).with_config(config);
+    let out = root.ok(&[
+        "run",
+        "--rm",
+        &fx.image(),
+        "ip",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    let rm = root.run(&["network", "rm", "lnt-def"]);
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", "lnt-def"])
+        .output();
+    assert!(out.contains("inet 10.89.216.2/24"), "{out}");
+    rm.ok("network rm lnt-def");
+    let user = Instance::rootless(fx).with_config(config);
+    let out = user.ok(&[
+        "run",
+        "--rm",
+        &fx.image(),
+        "ip",
+        "-4",
+        "addr",
+        "show",
+        "tap0",
+    ]);
+    assert!(out.contains("inet 10.0.2.100/24"), "{out}");
+}
