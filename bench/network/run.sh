@@ -5,7 +5,8 @@
 #                   -> iperf3 server on the host at the gateway 10.89.250.1
 #      slirp4netns  -> 10.0.2.2 (allow_host_loopback) = iperf3 server on 127.0.0.1
 #      pasta        -> 127.0.0.1 in the container, forwarded to the host's (-T PORT)
-#   2. Container start time (`run --rm ... true`, RUNS times, mean and median) with
+#   2. Container start time (`run --rm ... true`, RUNS interleaved rounds so that
+#      load from other work hits every mode alike; mean and median) with
 #      --network none, bridge, slirp4netns and pasta.
 # The container's root file system is a directory with iperf3, its libraries and a
 # static busybox. Run as root (builds the ci profile). Results: stdout.
@@ -48,14 +49,17 @@ iperf_server 127.0.0.1
 echo "slirp4netns: $(L run --rm --rootfs --network slirp4netns:allow_host_loopback=true "$R" iperf3 -J -t 5 -c 10.0.2.2 -p "$PORT" | gbits)"
 iperf_server 127.0.0.1
 echo "pasta:       $(L run --rm --rootfs --network "pasta:-T,$PORT" "$R" iperf3 -J -t 5 -c 127.0.0.1 -p "$PORT" | gbits)"
-echo "== start time: run --rm --rootfs DIR true, $RUNS runs (ms: mean, median)"
-for net in none bench slirp4netns pasta; do
-  L run --rm --rootfs --network "$net" "$R" true # warm-up
-  ts=()
-  for _ in $(seq "$RUNS"); do
+echo "== start time: run --rm --rootfs DIR true, $RUNS interleaved rounds (ms: mean, median)"
+MODES=(none bench slirp4netns pasta)
+for net in "${MODES[@]}"; do L run --rm --rootfs --network "$net" "$R" true; done # warm-up
+for _ in $(seq "$RUNS"); do
+  for net in "${MODES[@]}"; do
     s=$(date +%s%N); L run --rm --rootfs --network "$net" "$R" true; e=$(date +%s%N)
-    ts+=($(( (e - s) / 1000 )))
+    echo "$net $(( (e - s) / 1000 ))" >>"$W/times"
   done
-  printf '%-12s ' "$net"
-  printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1; s+=$1} END {printf "%.1f %.1f\n", s/NR/1000, a[int((NR+1)/2)]/1000}'
+done
+for net in "${MODES[@]}"; do
+  printf '%-12s ' "$([ "$net" = bench ] && echo bridge || echo "$net")"
+  awk -v n="$net" '$1 == n {print $2}' "$W/times" | sort -n |
+    awk '{a[NR]=$1; s+=$1} END {printf "%.1f %.1f\n", s/NR/1000, a[int((NR+1)/2)]/1000}'
 done

@@ -404,11 +404,8 @@ impl Engine {
         let host_network = plan.ns == crate::network::attach::NsSpec::Host;
         let mut extra_hosts = plan.settings.add_hosts.clone();
         if let Some(n) = &plan.settings.network {
-            let db = self.db()?;
-            for (ip, other) in self.network_leases(n)? {
-                if let Some(m) = db.get(&other)? {
-                    extra_hosts.push((m.name, ip.to_string()));
-                }
+            for (ip, m) in self.network_members(n)? {
+                extra_hosts.push((m.name, ip.to_string()));
             }
         }
         crate::etc::write_all(

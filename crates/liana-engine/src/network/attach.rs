@@ -150,6 +150,7 @@ impl Engine {
             }
         }
         s.ports = ports;
+        let mut gateway = None;
         let ns = match mode {
             Mode::None => NsSpec::Private,
             Mode::Host => NsSpec::Host,
@@ -182,6 +183,7 @@ impl Engine {
                     None => None,
                 };
                 let ip = self.allocate_ip(&net, id, want)?;
+                gateway = Some(net.gateway);
                 s.mac = Some(ipam::format_mac(mac.unwrap_or_else(|| ipam::mac_for(ip))));
                 s.ip = Some(ip);
                 s.network = Some(net.name);
@@ -205,9 +207,9 @@ impl Engine {
             }
         };
         let mut resolvers = s.dns.clone();
-        if let Some(n) = &s.network {
+        if s.network.is_some() {
             // The network's own name server first, then the given or host's ones.
-            let gw = self.network(n)?.map(|n| n.gateway.to_string());
+            let gw = gateway.map(|g| g.to_string());
             if resolvers.is_empty() {
                 let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
                 resolvers = host
@@ -367,14 +369,13 @@ impl Engine {
     /// container on network `net`, each listing the others by name; `gone` is left
     /// out.
     pub(crate) fn refresh_hosts(&self, net: &str, gone: Option<&str>) {
-        let Ok(leases) = self.network_leases(net) else {
+        let Ok(members) = self.network_members(net) else {
             return;
         };
-        let Ok(db) = self.db() else { return };
-        let members: Vec<Container> = leases
-            .iter()
-            .filter(|(_, id)| Some(id.as_str()) != gone)
-            .filter_map(|(_, id)| db.get(id).ok().flatten())
+        let members: Vec<Container> = members
+            .into_iter()
+            .map(|(_, c)| c)
+            .filter(|c| Some(c.id.as_str()) != gone)
             .collect();
         for c in &members {
             let text = self.hosts_text(c, &members);

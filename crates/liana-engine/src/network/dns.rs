@@ -65,13 +65,11 @@ impl Engine {
     /// Names on `net` that `q` designates: container names, hostnames, id prefixes
     /// of 12 digits or more.
     fn dns_lookup(&self, net: &str, q: &str) -> Option<Vec<Ipv4Addr>> {
-        let db = self.db().ok()?;
         let mut out = Vec::new();
-        for (ip, id) in self.network_leases(net).ok()? {
-            let Ok(Some(c)) = db.get(&id) else { continue };
+        for (ip, c) in self.network_members(net).ok()? {
             if c.name.eq_ignore_ascii_case(q)
                 || c.settings.hostname.eq_ignore_ascii_case(q)
-                || (q.len() >= 12 && id.starts_with(q))
+                || (q.len() >= 12 && c.id.starts_with(q))
             {
                 out.push(ip);
             }

@@ -441,12 +441,11 @@ impl Engine {
             self.network(name)?
                 .ok_or_else(|| Error::NoSuchNetwork(name.into()))?
         };
-        let db = self.db()?;
         let mut containers = serde_json::Map::new();
-        for (ip, id) in self.network_leases(name)? {
-            if let Some(c) = db.get(&id)? {
+        for (ip, c) in self.network_members(name)? {
+            {
                 containers.insert(
-                    id,
+                    c.id.clone(),
                     serde_json::json!({"Name": c.name, "IPv4Address": format!("{ip}/{}", n.subnet.prefix),
                         "MacAddress": c.settings.net.mac}),
                 );
@@ -527,6 +526,19 @@ impl Engine {
                 }
             }
             Ok(())
+        })
+    }
+
+    /// The containers leased on `net` with their addresses, in one read.
+    pub fn network_members(&self, net: &str) -> Result<Vec<(Ipv4Addr, crate::record::Container)>> {
+        self.meta_db()?.read(|tx| {
+            let mut out = Vec::new();
+            for (ip, l) in leases_of(tx.list(NETWORK_IPS)?, net)? {
+                if let Some(v) = tx.get(crate::db::CONTAINERS, &l.container)? {
+                    out.push((ip, decode(&l.container, &v)?));
+                }
+            }
+            Ok(out)
         })
     }
 
