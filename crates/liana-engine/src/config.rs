@@ -19,6 +19,7 @@
 //! default_bridge = "liana0"
 //! default_subnet = "10.87.0.0/16"
 //! auto_subnets = "10.86.0.0/16"  # /24s of `network create` without --subnet
+//! firewall = "auto"            # nftables, iptables, auto (nftables if installed)
 //!
 //! [runtimes.runsc]
 //! path = "/usr/bin/runsc"
@@ -107,6 +108,8 @@ pub struct NetworkSection {
     pub default_subnet: String,
     /// Where subnets of `network create` without `--subnet` are taken from (/24s).
     pub auto_subnets: String,
+    /// NAT rules with `nftables`, `iptables`, or `auto` (nftables when installed).
+    pub firewall: String,
 }
 
 impl Default for NetworkSection {
@@ -118,6 +121,7 @@ impl Default for NetworkSection {
             default_bridge: "liana0".into(),
             default_subnet: "10.87.0.0/16".into(),
             auto_subnets: "10.86.0.0/16".into(),
+            firewall: "auto".into(),
         }
     }
 }

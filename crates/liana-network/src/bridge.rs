@@ -106,6 +106,8 @@ pub struct Attachment<'a> {
     pub mac: [u8; 6],
     /// Published ports.
     pub ports: &'a [PortMapping],
+    /// Who installs the NAT rules.
+    pub firewall: crate::Firewall,
 }
 
 /// Sets up the namespace, veth pair, address, route and NAT; undoes what it did on
@@ -113,7 +115,7 @@ pub struct Attachment<'a> {
 pub fn setup(a: &Attachment<'_>) -> Result<(), NetError> {
     let r = setup_inner(a);
     if r.is_err() {
-        for e in teardown(a.container_id, a.netns) {
+        for e in teardown(a.container_id, a.netns, a.firewall) {
             tracing::warn!("undo network set-up of {}: {e}", a.container_id);
         }
     }
@@ -167,18 +169,22 @@ fn setup_inner(a: &Attachment<'_>) -> Result<(), NetError> {
         "configure eth0 ({ip}/{prefix}, default route via {gw}) in {}",
         a.netns.display()
     )))?;
-    nft::apply(&nft::ContainerNat {
+    let nat = nft::ContainerNat {
         table: nft::table_name(a.container_id),
         ip: a.ip,
         subnet: a.subnet,
         ports: a.ports,
-    })?;
+    };
+    match a.firewall {
+        crate::Firewall::Nftables => nft::apply(&nat)?,
+        crate::Firewall::Iptables => crate::iptables::apply(a.container_id, &nat)?,
+    }
     Ok(())
 }
 
 /// Removes the container's NAT table, veth pair and namespace; every step runs, and
 /// every failure is returned.
-pub fn teardown(container_id: &str, netns_path: &Path) -> Vec<NetError> {
+pub fn teardown(container_id: &str, netns_path: &Path, firewall: crate::Firewall) -> Vec<NetError> {
     let mut errs = Vec::new();
     let veth = veth_name(container_id);
     let mut nl = Netlink::new();
@@ -190,7 +196,11 @@ pub fn teardown(container_id: &str, netns_path: &Path) -> Vec<NetError> {
     // namespace last: without both, there is nothing to tear down (saves an nft run
     // when rm follows the exit's teardown).
     if netns::exists(netns_path) || veth_index.is_some() {
-        if let Err(e) = nft::delete(&nft::table_name(container_id)) {
+        let r = match firewall {
+            crate::Firewall::Nftables => nft::delete(&nft::table_name(container_id)),
+            crate::Firewall::Iptables => crate::iptables::delete(container_id),
+        };
+        if let Err(e) = r {
             errs.push(e.into());
         }
     }

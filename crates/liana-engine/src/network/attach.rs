@@ -58,6 +58,15 @@ fn parse_add_host(v: &str) -> Result<(String, String)> {
     Ok((name.into(), ip.into()))
 }
 
+/// The firewall a container's rules were installed with.
+fn firewall_of(s: &NetSettings) -> liana_network::Firewall {
+    if s.firewall == "iptables" {
+        liana_network::Firewall::Iptables
+    } else {
+        liana_network::Firewall::Nftables
+    }
+}
+
 impl Engine {
     /// Reads the network flags of `o` for container `id`; takes its address lease
     /// (the caller releases it if the create fails).
@@ -182,6 +191,13 @@ impl Engine {
                     })?),
                     None => None,
                 };
+                let fw = liana_network::Firewall::choose(&c.firewall).ok_or_else(|| {
+                    Error::flag(
+                        "network.firewall",
+                        format!("{:?}: expected auto, nftables or iptables", c.firewall),
+                    )
+                })?;
+                s.firewall = fw.name().into();
                 let ip = self.allocate_ip(&net, id, want)?;
                 gateway = Some(net.gateway);
                 s.mac = Some(ipam::format_mac(mac.unwrap_or_else(|| ipam::mac_for(ip))));
@@ -256,6 +272,7 @@ impl Engine {
                     ip,
                     mac,
                     ports: &s.ports,
+                    firewall: firewall_of(s),
                 })
                 .map_err(net_err(&c.id))?;
                 tracing::debug!(id = %c.id, %ip, "network: bridge attached");
@@ -346,7 +363,7 @@ impl Engine {
         let s = &c.settings.net;
         let netns_path = self.netns_path(&c.id);
         let errs = match s.mode.as_str() {
-            "bridge" => bridge::teardown(&c.id, &netns_path),
+            "bridge" => bridge::teardown(&c.id, &netns_path, firewall_of(s)),
             "slirp4netns" | "pasta" => {
                 let mut e = usermode::stop(&self.net_state_dir(&c.id));
                 if let Err(x) = netns::remove(&netns_path) {

@@ -96,6 +96,9 @@ pub struct NetSettings {
     /// `--add-host NAME:IP`.
     #[serde(default)]
     pub add_hosts: Vec<(String, String)>,
+    /// Who installed the NAT rules (`nftables`, `iptables`; empty: nftables).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub firewall: String,
 }
 
 /// A parsed `--network` value.

@@ -26,8 +26,8 @@ fn ip(args: &[&str]) {
 
 impl Internet {
     fn new(n: u8, text: &str) -> Self {
-        let ns = format!("lnt-inet-{}", std::process::id());
-        let veth = format!("lnti{}", std::process::id() % 100_000);
+        let ns = format!("lnt-inet-{}-{n}", std::process::id());
+        let veth = format!("lnti{n}-{}", std::process::id() % 100_000);
         let www = tempfile::tempdir().unwrap();
         std::fs::write(www.path().join("index.html"), format!("{text}\n")).unwrap();
         let mut me = Internet {
@@ -426,4 +426,57 @@ fn rootful_slirp4netns_and_pasta() {
     let Some(fx) = fixture() else { return };
     let l = Instance::root(fx);
     crate::usermode::host_loopback_and_publish(&l, fx);
+}
+
+/// Where only iptables exists (forced here by the config): the same NAT with
+/// iptables-restore, and nothing left after rm.
+#[test]
+fn iptables_fallback() {
+    let Some(fx) = fixture() else { return };
+    let l = Instance::root(fx).with_config("[network]\nfirewall = \"iptables\"\n");
+    let _net = TestNet::create(&l, "lnt-f", "10.89.217.0/24", "lnt-f");
+    let _inet = Internet::new(217, "internet-via-iptables");
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let web = l.run_d(&[
+        "--network",
+        "lnt-f",
+        "-p",
+        &publish,
+        &fx.image(),
+        "sh",
+        "-c",
+        &serve_cmd("iptables-published", 80),
+    ]);
+    http_eventually(&format!("127.0.0.1:{port}"), "iptables-published");
+    let out = l.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "lnt-f",
+        &fx.image(),
+        "timeout",
+        "10",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://198.18.217.2/index.html",
+    ]);
+    assert_eq!(out.trim(), "internet-via-iptables");
+    let chain = format!("LIANA-{}", &web[..12]);
+    let save = || {
+        String::from_utf8_lossy(
+            &Command::new("iptables-save")
+                .args(["-t", "nat"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .into_owned()
+    };
+    assert!(save().contains(&chain));
+    l.ok(&["rm", "-f", &web]);
+    assert!(!save().contains(&chain), "{}", save());
+    assert_eq!(leftovers(&l, &web), Vec::<String>::new());
 }
