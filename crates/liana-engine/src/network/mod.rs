@@ -544,17 +544,6 @@ impl Engine {
             Ok(out)
         })
     }
-
-    /// The leases of `net`: address and container id.
-    pub fn network_leases(&self, net: &str) -> Result<Vec<(Ipv4Addr, String)>> {
-        let list = self
-            .meta_db()?
-            .read(|tx| Ok::<_, Error>(tx.list(NETWORK_IPS)?))?;
-        Ok(leases_of(list, net)?
-            .into_iter()
-            .map(|(ip, l)| (ip, l.container))
-            .collect())
-    }
 }
 
 #[cfg(test)]
