@@ -28,7 +28,7 @@ for c in hyperfine runc python3 /bin/busybox; do
 done
 
 echo "== building liana-runtime (release)"
-(cd "$REPO" && cargo build --release -p liana-runtime -q)
+"$REPO/scripts/build-release.sh"
 LIANA=${CARGO_TARGET_DIR:-$REPO/target}/release/liana-runtime
 RUNC=$(command -v runc)
 

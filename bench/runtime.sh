@@ -13,7 +13,7 @@ YOUKI=${1:-${YOUKI:-}}
 RUNS=${RUNS:-30}
 command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null
 command -v runc >/dev/null || apt-get install -y -qq runc >/dev/null
-cargo build --release -q -p liana-runtime
+./scripts/build-release.sh
 LIANA=$PWD/target/release/liana-runtime
 W=$(mktemp -d /tmp/liana-bench.XXXXXX); trap 'rm -rf "$W"' EXIT
 ./scripts/busybox-rootfs.sh "$W/rootfs.tar" >/dev/null

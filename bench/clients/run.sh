@@ -23,7 +23,7 @@ for t in hyperfine jq podman conmon containerd ctr "$RUNC"; do
 done
 if [ -z "${LIANA:-}" ]; then
   echo "== building liana-runtime (release)"
-  (cd "$REPO" && cargo build --release -p liana-runtime -q)
+  "$REPO/scripts/build-release.sh"
   LIANA=${CARGO_TARGET_DIR:-$REPO/target}/release/liana-runtime
 fi
 W=${1:-$(mktemp -d /tmp/liana-bench-clients.XXXXXX)}
@@ -32,7 +32,7 @@ mkdir -p "$W"; W=$(cd "$W" && pwd)
 . "$REPO/tests/clients/lib/podman-env.sh"
 # shellcheck source=../../tests/clients/lib/containerd.sh
 . "$REPO/tests/clients/lib/containerd.sh"
-cleanup() { containerd_stop "$W/containerd"; podman_clean "$W/podman" >/dev/null 2>&1; rm -rf "$W/containerd" "$W/rootfs.tar" "$W/busybox.tar"; }
+cleanup() { containerd_stop "$W/containerd"; podman_clean "$W/podman" >/dev/null 2>&1; rm -rf "$W/containerd" "$W/rootfs.tar" "$W/busybox.tar"; rmdir /sys/fs/cgroup/*/"$NS" 2>/dev/null || true; }
 trap cleanup EXIT
 
 IMAGE=localhost/liana-bench/busybox:latest

@@ -53,8 +53,7 @@ trap cleanup EXIT
 
 echo "== building liana (release) and a static liana-monitor"
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-(cd "$REPO" && cargo build --release -q -p liana)
-(cd "$REPO" && cargo rustc --release -q -p liana-monitor --bin liana-monitor -- -C target-feature=+crt-static)
+"$REPO/scripts/build-release.sh"
 mkdir -p "$W/bin"
 cp "$TARGET/release/liana" "$TARGET/release/liana-monitor" "$W/bin/"
 LIANA=$W/bin/liana

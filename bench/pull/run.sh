@@ -45,7 +45,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== building liana (release)"
-(cd "$REPO" && cargo build --release -p liana -q)
+"$REPO/scripts/build-release.sh"
 LIANA=${CARGO_TARGET_DIR:-$REPO/target}/release/liana
 
 echo "== test image and registry"

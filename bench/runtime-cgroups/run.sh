@@ -27,7 +27,7 @@ mkdir -p "$W"
 W=$(cd "$W" && pwd)
 
 echo "== building liana-runtime (release)"
-(cd "$REPO" && cargo build --release -p liana-runtime -q)
+"$REPO/scripts/build-release.sh"
 LIANA=${CARGO_TARGET_DIR:-$REPO/target}/release/liana-runtime
 
 # bundle NAME JQ-FILTER: busybox rootfs, `runc spec` with /bin/true and no terminal.

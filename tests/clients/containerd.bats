@@ -21,6 +21,8 @@ teardown_file() {
   . "$BATS_TEST_DIRNAME/lib/containerd.sh"
   containerd_stop "$CTRD_DIR"
   rmdir "$SHIM_ROOT" 2>/dev/null || true
+  # containerd makes /NAMESPACE the parent cgroup of its containers and leaves it.
+  rmdir /sys/fs/cgroup/*/"$CONTAINERD_NAMESPACE" /sys/fs/cgroup/"$CONTAINERD_NAMESPACE" 2>/dev/null || true
 }
 
 teardown() {

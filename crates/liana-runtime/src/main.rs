@@ -27,8 +27,14 @@ fn main() {
         Command::Create(_) | Command::Run(_) | Command::Exec(_)
     ) {
         // Never run set-up stages from the host binary itself (CVE-2019-5736).
-        if let Err(e) = liana_container::sealed::ensure_sealed() {
-            eprintln!("liana-runtime: cannot re-execute from a sealed copy of itself: {e}");
+        let exe = std::fs::read_link("/proc/self/exe").unwrap_or_default();
+        let scratch = cli
+            .root
+            .clone()
+            .unwrap_or_else(liana_container::state::default_root)
+            .join(".exe");
+        if let Err(e) = liana_container::sealed::ensure_protected(&exe, &scratch) {
+            eprintln!("liana-runtime: cannot re-execute from a protected copy of itself: {e}");
             std::process::exit(1);
         }
     }
