@@ -7,7 +7,8 @@
 #      pasta        -> 127.0.0.1 in the container, forwarded to the host's (-T PORT)
 #   2. Container start time (`run --rm ... true`, RUNS interleaved rounds so that
 #      load from other work hits every mode alike; mean and median) with
-#      --network none, bridge, slirp4netns and pasta.
+#      --network none, bridge, slirp4netns and pasta, and podman 4.3 (netavark, runc,
+#      private storage/config/network dir) with none and a bridge network, for ratios.
 # The container's root file system is a directory with iperf3, its libraries and a
 # static busybox. Run as root (builds the ci profile). Results: stdout.
 set -euo pipefail
@@ -49,17 +50,58 @@ iperf_server 127.0.0.1
 echo "slirp4netns: $(L run --rm --rootfs --network slirp4netns:allow_host_loopback=true "$R" iperf3 -J -t 5 -c 10.0.2.2 -p "$PORT" | gbits)"
 iperf_server 127.0.0.1
 echo "pasta:       $(L run --rm --rootfs --network "pasta:-T,$PORT" "$R" iperf3 -J -t 5 -c 127.0.0.1 -p "$PORT" | gbits)"
-echo "== start time: run --rm --rootfs DIR true, $RUNS interleaved rounds (ms: mean, median)"
+# podman 4.3 (netavark) for reference: private storage, config and network directory,
+# runc, its own bridge network on 10.89.251.0/24; the same root file system as an image.
+P=$W/podman; mkdir -p "$P"/{root,runroot,tmp,networks}
+cat >"$P/storage.conf" <<CONF
+[storage]
+driver = "overlay"
+graphroot = "$P/root"
+runroot = "$P/runroot"
+CONF
+cat >"$P/containers.conf" <<CONF
+[containers]
+log_driver = "k8s-file"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$P/events.log"
+tmp_dir = "$P/tmp"
+[network]
+network_config_dir = "$P/networks"
+CONF
+PD() { CONTAINERS_CONF=$P/containers.conf CONTAINERS_STORAGE_CONF=$P/storage.conf podman --runtime /usr/sbin/runc "$@"; }
+HAVE_PODMAN=
+if command -v podman >/dev/null && tar -C "$R" -c . | PD import -q - lnt-bench-rootfs >/dev/null 2>&1 &&
+   PD network create --subnet 10.89.251.0/24 --interface-name lnt-pbench --disable-dns lntpbench >/dev/null 2>&1; then
+  HAVE_PODMAN=1
+fi
+pcleanup() { [ -n "$HAVE_PODMAN" ] && { PD rm -a -f >/dev/null 2>&1; PD network rm -f lntpbench >/dev/null 2>&1; }; cleanup; }
+trap pcleanup EXIT
+echo "== start time: run --rm ... true, $RUNS interleaved rounds (ms: mean, median)"
 MODES=(none bench slirp4netns pasta)
-for net in "${MODES[@]}"; do L run --rm --rootfs --network "$net" "$R" true; done # warm-up
+[ -n "$HAVE_PODMAN" ] && MODES+=(podman-none podman-bridge)
+one() { # MODE
+  case $1 in
+    podman-none) PD run --rm --network none lnt-bench-rootfs true ;;
+    podman-bridge) PD run --rm --network lntpbench lnt-bench-rootfs true ;;
+    *) L run --rm --rootfs --network "$1" "$R" true ;;
+  esac
+}
+for m in "${MODES[@]}"; do one "$m"; done # warm-up
 for _ in $(seq "$RUNS"); do
-  for net in "${MODES[@]}"; do
-    s=$(date +%s%N); L run --rm --rootfs --network "$net" "$R" true; e=$(date +%s%N)
-    echo "$net $(( (e - s) / 1000 ))" >>"$W/times"
+  for m in "${MODES[@]}"; do
+    s=$(date +%s%N); one "$m"; e=$(date +%s%N)
+    echo "$m $(( (e - s) / 1000 ))" >>"$W/times"
   done
 done
-for net in "${MODES[@]}"; do
-  printf '%-12s ' "$([ "$net" = bench ] && echo bridge || echo "$net")"
-  awk -v n="$net" '$1 == n {print $2}' "$W/times" | sort -n |
+for m in "${MODES[@]}"; do
+  printf '%-14s ' "$([ "$m" = bench ] && echo bridge || echo "$m")"
+  awk -v n="$m" '$1 == n {print $2}' "$W/times" | sort -n |
     awk '{a[NR]=$1; s+=$1} END {printf "%.1f %.1f\n", s/NR/1000, a[int((NR+1)/2)]/1000}'
 done
+if [ -n "$HAVE_PODMAN" ]; then
+  med() { awk -v n="$1" '$1 == n {print $2}' "$W/times" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+  python3 -c 'import sys; a=[int(x) for x in sys.argv[1:]]; print("ratios of medians: liana/podman none %.2fx, bridge %.2fx; bridge cost: liana +%.0f ms, podman +%.0f ms" % (a[0]/a[2], a[1]/a[3], (a[1]-a[0])/1000, (a[3]-a[2])/1000))' \
+    "$(med none)" "$(med bench)" "$(med podman-none)" "$(med podman-bridge)"
+fi
