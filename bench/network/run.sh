@@ -59,9 +59,12 @@ driver = "overlay"
 graphroot = "$P/root"
 runroot = "$P/runroot"
 CONF
+nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] && nofile=1048576
+nproc=$(ulimit -Hu); { [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; } && nproc=32768
 cat >"$P/containers.conf" <<CONF
 [containers]
 log_driver = "k8s-file"
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
@@ -72,11 +75,23 @@ network_config_dir = "$P/networks"
 CONF
 PD() { CONTAINERS_CONF=$P/containers.conf CONTAINERS_STORAGE_CONF=$P/storage.conf podman --runtime /usr/sbin/runc "$@"; }
 HAVE_PODMAN=
+# podman 4.3 cannot name the bridge on its command line: the network's file, directly.
+cat >"$P/networks/lntpbench.json" <<JSON
+{"name": "lntpbench", "id": "$(head -c 32 /dev/urandom | sha256sum | cut -c1-64)", "driver": "bridge",
+ "network_interface": "lnt-pbench", "created": "2026-01-01T00:00:00Z",
+ "subnets": [{"subnet": "10.89.251.0/24", "gateway": "10.89.251.1"}], "ipv6_enabled": false,
+ "internal": false, "dns_enabled": false, "ipam_options": {"driver": "host-local"}}
+JSON
 if command -v podman >/dev/null && tar -C "$R" -c . | PD import -q - lnt-bench-rootfs >/dev/null 2>&1 &&
-   PD network create --subnet 10.89.251.0/24 --interface-name lnt-pbench --disable-dns lntpbench >/dev/null 2>&1; then
+   PD run --rm --network lntpbench lnt-bench-rootfs true; then
   HAVE_PODMAN=1
 fi
-pcleanup() { [ -n "$HAVE_PODMAN" ] && { PD rm -a -f >/dev/null 2>&1; PD network rm -f lntpbench >/dev/null 2>&1; }; cleanup; }
+pcleanup() {
+  PD rm -a -f >/dev/null 2>&1 || true
+  PD network rm -f lntpbench >/dev/null 2>&1 || true
+  PD rmi -a -f >/dev/null 2>&1 || true
+  cleanup
+}
 trap pcleanup EXIT
 echo "== start time: run --rm ... true, $RUNS interleaved rounds (ms: mean, median)"
 MODES=(none bench slirp4netns pasta)
