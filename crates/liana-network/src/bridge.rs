@@ -87,6 +87,32 @@ pub fn remove_bridge(name: &str) -> Result<(), NetError> {
     Ok(())
 }
 
+/// The host route that `subnet` would collide with (another interface's network),
+/// leaving out the routes of the bridge `own` (the network's, once it exists; empty:
+/// none left out).
+pub fn host_route_overlap(subnet: Subnet, own: &str) -> Result<Option<String>, NetError> {
+    let mut nl = Netlink::new().map_err(op("open a netlink socket"))?;
+    let own_index = if own.is_empty() {
+        None
+    } else {
+        nl.link_index(own)
+            .map_err(op(format!("look up link {own}")))?
+    };
+    let routes = nl.ipv4_routes().map_err(op("list the host's routes"))?;
+    Ok(routes
+        .into_iter()
+        .filter(|(_, _, oif)| own_index.is_none() || *oif != own_index)
+        .find(|(d, len, _)| {
+            (*len >= 8)
+                .then(|| Subnet {
+                    addr: Ipv4Addr::from(u32::from(*d) & (u32::MAX << (32 - u32::from(*len)))),
+                    prefix: *len,
+                })
+                .is_some_and(|r| r.overlaps(subnet))
+        })
+        .map(|(d, len, _)| format!("{d}/{len}")))
+}
+
 /// One container's attachment to a bridge network.
 #[derive(Debug, Clone)]
 pub struct Attachment<'a> {

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use std::os::fd::RawFd;
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
@@ -194,6 +194,36 @@ impl Netlink {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
             r => r.map(drop),
         }
+    }
+
+    /// The IPv4 routes of the main table other than the default route: destination,
+    /// prefix length, output link.
+    pub fn ipv4_routes(&mut self) -> io::Result<Vec<(Ipv4Addr, u8, Option<u32>)>> {
+        let mut m = RouteMessage::default();
+        m.header.address_family = AddressFamily::Inet;
+        let mut out = Vec::new();
+        for r in self.request(RouteNetlinkMessage::GetRoute(m), NLM_F_DUMP)? {
+            let RouteNetlinkMessage::NewRoute(r) = r else {
+                continue;
+            };
+            let mut table = u32::from(r.header.table);
+            let (mut dst, mut oif) = (None, None);
+            for a in &r.attributes {
+                match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = Some(*d),
+                    RouteAttribute::Oif(i) => oif = Some(*i),
+                    RouteAttribute::Table(t) => table = *t,
+                    _ => {}
+                }
+            }
+            let len = r.header.destination_prefix_length;
+            if table == u32::from(RouteHeader::RT_TABLE_MAIN) && len > 0 {
+                if let Some(d) = dst {
+                    out.push((d, len, oif));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Adds the default route through `gateway`.

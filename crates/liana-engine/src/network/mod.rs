@@ -269,6 +269,24 @@ impl Engine {
     }
 
     fn insert_network(&self, n: &Network) -> Result<()> {
+        // A subnet the host already routes elsewhere (its LAN, a VPN, another
+        // engine's bridge) would cut the host off from it.
+        let overlap =
+            liana_network::bridge::host_route_overlap(n.subnet, &n.bridge).map_err(|source| {
+                Error::Net {
+                    id: format!("network {}", n.name),
+                    source,
+                }
+            })?;
+        if let Some(r) = overlap {
+            return Err(Error::NetworkConflict {
+                name: n.name.clone(),
+                reason: format!(
+                    "subnet {} overlaps the host's route to {r}: choose another subnet",
+                    n.subnet
+                ),
+            });
+        }
         self.meta_db()?.write(|tx| {
             if tx.get(NETWORKS, &n.name)?.is_some() {
                 return Err(Error::NetworkExists(n.name.clone()));
@@ -337,7 +355,13 @@ impl Engine {
                         addr: Ipv4Addr::from(base + (i << 8)),
                         prefix: 24,
                     })
-                    .find(|s| !existing.iter().any(|n| n.subnet.overlaps(*s)))
+                    .find(|s| {
+                        !existing.iter().any(|n| n.subnet.overlaps(*s))
+                            && liana_network::bridge::host_route_overlap(*s, "")
+                                .ok()
+                                .flatten()
+                                .is_none()
+                    })
                     .ok_or_else(|| Error::NetworkConflict {
                         name: name.clone(),
                         reason: format!("no free /24 left in {pool}: give --subnet"),

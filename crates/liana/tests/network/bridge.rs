@@ -79,6 +79,20 @@ fn names_published_port_nat_and_teardown() {
     let l = Instance::root(fx);
     let net = TestNet::create(&l, "lnt-a", "10.89.211.0/24", "lnt-a");
     let inet = Internet::new(211, "internet-ok");
+    // A subnet the host routes elsewhere is refused.
+    let o = l.run(&[
+        "network",
+        "create",
+        "--subnet",
+        "198.18.211.0/24",
+        "lnt-clash",
+    ]);
+    assert!(
+        o.stderr
+            .contains("overlaps the host's route to 198.18.211.0/24"),
+        "{}",
+        o.stderr
+    );
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:80");
     let web = l.run_d(&[
