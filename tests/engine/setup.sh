@@ -18,6 +18,10 @@ need newuidmap uidmap
 need /bin/busybox busybox-static
 need strip binutils
 need setpriv util-linux
+need nft nftables
+need pasta passt
+need slirp4netns slirp4netns
+need ip iproute2
 if ! id lianatest >/dev/null 2>&1; then
   useradd -m lianatest
 fi

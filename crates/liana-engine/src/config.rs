@@ -12,6 +12,15 @@
 //! init_path = "/usr/libexec/liana/liana-init"
 //! pids_limit = 2048            # default --pids-limit (0: none)
 //!
+//! [network]
+//! default = "bridge"           # --network when not given (root)
+//! default_rootless = "slirp4netns"   # or pasta, none
+//! default_network = "liana"    # the network of --network bridge
+//! default_bridge = "liana0"
+//! default_subnet = "10.87.0.0/16"
+//! auto_subnets = "10.86.0.0/16"  # /24s of `network create` without --subnet
+//! firewall = "auto"            # nftables, iptables, auto (nftables if installed)
+//!
 //! [runtimes.runsc]
 //! path = "/usr/bin/runsc"
 //! args = ["--network=none", "--platform=ptrace"]   # global flags for every call
@@ -83,6 +92,40 @@ impl Default for EngineSection {
     }
 }
 
+/// `[network]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkSection {
+    /// `--network` when not given, for root (`bridge`: the default network).
+    pub default: String,
+    /// `--network` when not given, rootless (`slirp4netns` or `pasta`).
+    pub default_rootless: String,
+    /// The default bridge network's name.
+    pub default_network: String,
+    /// Its bridge.
+    pub default_bridge: String,
+    /// Its subnet.
+    pub default_subnet: String,
+    /// Where subnets of `network create` without `--subnet` are taken from (/24s).
+    pub auto_subnets: String,
+    /// NAT rules with `nftables`, `iptables`, or `auto` (nftables when installed).
+    pub firewall: String,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        NetworkSection {
+            default: "bridge".into(),
+            default_rootless: "slirp4netns".into(),
+            default_network: "liana".into(),
+            default_bridge: "liana0".into(),
+            default_subnet: "10.87.0.0/16".into(),
+            auto_subnets: "10.86.0.0/16".into(),
+            firewall: "auto".into(),
+        }
+    }
+}
+
 /// `[runtimes.NAME]`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -101,6 +144,8 @@ pub struct RuntimeEntry {
 pub struct Config {
     /// `[engine]`.
     pub engine: EngineSection,
+    /// `[network]`.
+    pub network: NetworkSection,
     /// `[runtimes.*]`.
     pub runtimes: BTreeMap<String, RuntimeEntry>,
 }

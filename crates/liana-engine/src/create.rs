@@ -50,6 +50,8 @@ pub(crate) struct Undo<'a> {
     snapshot: Option<String>,
     dir: Option<PathBuf>,
     volumes: Vec<String>,
+    /// The network whose address lease to give back.
+    net_lease: Option<String>,
     armed: bool,
 }
 
@@ -68,6 +70,11 @@ impl Drop for Undo<'_> {
         if let Ok(v) = e.volumes() {
             for n in &self.volumes {
                 let _ = v.remove(n);
+            }
+        }
+        if let Some(n) = &self.net_lease {
+            if let Err(err) = e.release_ip(n, &self.id) {
+                tracing::warn!("undo create: release the address on {n}: {err}");
             }
         }
         if let Some(d) = &self.dir {
@@ -118,6 +125,9 @@ impl Engine {
             }
         }
         p.undo.armed = false;
+        if let Some(n) = &p.container.settings.net.network {
+            self.refresh_hosts(n, None);
+        }
         Ok(())
     }
 
@@ -184,6 +194,7 @@ impl Engine {
             snapshot: None,
             dir: None,
             volumes: Vec::new(),
+            net_lease: None,
             armed: true,
         };
         let (rootfs_source, lease, image_name, image_id, image_ref) = match &src {
@@ -387,7 +398,16 @@ impl Engine {
             });
         }
 
-        let host_network = spec::linux::host_network(o.network.as_deref())?;
+        let plan = self.plan_network(o, &id)?;
+        undo.net_lease = plan.settings.network.clone();
+        c.settings.net = plan.settings.clone();
+        let host_network = plan.ns == crate::network::attach::NsSpec::Host;
+        let mut extra_hosts = plan.settings.add_hosts.clone();
+        if let Some(n) = &plan.settings.network {
+            for (ip, m) in self.network_members(n)? {
+                extra_hosts.push((m.name, ip.to_string()));
+            }
+        }
         crate::etc::write_all(
             &dir,
             &EtcInput {
@@ -397,6 +417,9 @@ impl Engine {
                 image: &image_name,
                 host_network,
                 rootless: self.rootless,
+                ip: plan.settings.ip,
+                extra_hosts: &extra_hosts,
+                dns: &plan.resolvers,
             },
         )
         .map_err(Error::io("write /etc files into", &dir))?;
@@ -432,6 +455,7 @@ impl Engine {
             cgroups_path: self.cgroups_usable().then(|| format!("/liana/{id}")),
             pids_limit: self.config.engine.pids_limit,
             cgroup2: is_cgroup2(),
+            network: &plan.ns,
         };
         let spec = spec::generate(&input)?;
         tracing::debug!(id = %id, "create: spec generated");

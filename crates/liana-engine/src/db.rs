@@ -184,7 +184,8 @@ impl ContainerDb {
         })
     }
 
-    /// Deletes a record, its name and its lease; returns it if it existed.
+    /// Deletes a record, its name, its snapshot lease and its address leases; returns it
+    /// if it existed.
     pub fn remove(&self, id: &str) -> Result<Option<Container>> {
         self.db.write(|tx| {
             let Some(v) = tx.get(CONTAINERS, id)? else {
@@ -196,6 +197,17 @@ impl ContainerDb {
                 tx.delete(CONTAINER_NAMES, &c.name)?;
             }
             tx.delete(LEASES, &lease_id(id))?;
+            // Its address leases go in the same transaction.
+            if let Some(net) = &c.settings.net.network {
+                let prefix = format!("{net}/");
+                for (k, v) in tx.list(crate::network::NETWORK_IPS)? {
+                    let owned = serde_json::from_slice::<crate::network::Lease>(&v)
+                        .is_ok_and(|l| l.container == id);
+                    if k.starts_with(&prefix) && owned {
+                        tx.delete(crate::network::NETWORK_IPS, &k)?;
+                    }
+                }
+            }
             Ok(Some(c))
         })
     }

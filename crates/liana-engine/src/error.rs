@@ -147,6 +147,29 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Networking failed.
+    #[error("network of container {id}")]
+    Net {
+        /// The container.
+        id: String,
+        /// Cause.
+        #[source]
+        source: liana_network::NetError,
+    },
+    /// No network has this name.
+    #[error("no such network: {0}")]
+    NoSuchNetwork(String),
+    /// A network with this name exists.
+    #[error("network {0:?} already exists")]
+    NetworkExists(String),
+    /// A network is wrong or in use.
+    #[error("network {name}: {reason}")]
+    NetworkConflict {
+        /// The network.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// A system call failed.
     #[error("{op}")]
     Sys {
@@ -177,7 +200,9 @@ impl Error {
             Error::Pull(e) => images(e.kind()),
             Error::Snapshot(e) => images(e.kind()),
             Error::Metadata(e) => images(e.kind()),
-            Error::NoSuchContainer(_) => ErrorKind::NotFound,
+            Error::NoSuchContainer(_) | Error::NoSuchNetwork(_) => ErrorKind::NotFound,
+            Error::NetworkExists(_) => ErrorKind::AlreadyExists,
+            Error::NetworkConflict { .. } => ErrorKind::InvalidArgument,
             Error::NameInUse { .. } => ErrorKind::AlreadyExists,
             Error::Ambiguous { .. } | Error::InvalidName(_) | Error::InvalidFlag { .. } => {
                 ErrorKind::InvalidArgument

@@ -18,6 +18,13 @@ pub struct EtcInput<'a> {
     pub host_network: bool,
     /// Rootless.
     pub rootless: bool,
+    /// The container's address on its bridge network (else its names are on
+    /// 127.0.1.1).
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// More `NAME IP` entries (`--add-host`, the other containers of its network).
+    pub extra_hosts: &'a [(String, String)],
+    /// `--dns` servers (instead of the host's).
+    pub dns: &'a [String],
 }
 
 /// `/etc/hosts` content.
@@ -35,25 +42,34 @@ pub fn hosts(i: &EtcInput<'_>, host_hosts: Option<&str>) -> String {
     if i.name != i.hostname {
         names.push(i.name);
     }
-    s.push_str(&format!("127.0.1.1\t{}\n", names.join(" ")));
+    let own = i.ip.map_or("127.0.1.1".to_string(), |a| a.to_string());
+    s.push_str(&format!("{own}\t{}\n", names.join(" ")));
+    for (name, ip) in i.extra_hosts {
+        s.push_str(&format!("{ip}\t{name}\n"));
+    }
     s
 }
 
 /// `/etc/resolv.conf` content from the host's: with a private network namespace,
 /// loopback name servers (a local resolver on the host) are unreachable and dropped.
-pub fn resolv_conf(host: &str, host_network: bool) -> String {
-    if host_network {
+/// `dns` (`--dns`) replaces the host's name servers.
+pub fn resolv_conf(host: &str, host_network: bool, dns: &[String]) -> String {
+    if host_network && dns.is_empty() {
         return host.to_string();
     }
-    host.lines()
-        .filter(|l| {
-            let mut w = l.split_whitespace();
-            !(w.next() == Some("nameserver")
-                && w.next()
-                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
+    let mut out: String = dns.iter().map(|d| format!("nameserver {d}\n")).collect();
+    out.extend(
+        host.lines()
+            .filter(|l| {
+                let mut w = l.split_whitespace();
+                !(w.next() == Some("nameserver")
+                    && (!dns.is_empty()
+                        || w.next()
+                            .is_some_and(|a| a.starts_with("127.") || a == "::1")))
+            })
+            .map(|l| format!("{l}\n")),
+    );
+    out
 }
 
 /// `/run/.containerenv` content (podman's format).
@@ -76,7 +92,7 @@ pub fn write_all(dir: &Path, i: &EtcInput<'_>) -> std::io::Result<()> {
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     std::fs::write(
         dir.join("resolv.conf"),
-        resolv_conf(&host_resolv, i.host_network),
+        resolv_conf(&host_resolv, i.host_network, i.dns),
     )?;
     std::fs::write(dir.join(".containerenv"), containerenv(i))?;
     Ok(())
@@ -94,6 +110,9 @@ mod tests {
             image: "busybox",
             host_network,
             rootless: false,
+            ip: None,
+            extra_hosts: &[],
+            dns: &[],
         }
     }
 
@@ -108,8 +127,23 @@ mod tests {
         let r = resolv_conf(
             "search x\nnameserver 127.0.0.53\nnameserver 9.9.9.9\n",
             false,
+            &[],
         );
         assert_eq!(r, "search x\nnameserver 9.9.9.9\n");
+        let r = resolv_conf(
+            "search x\nnameserver 9.9.9.9\n",
+            false,
+            &["10.1.2.3".into()],
+        );
+        assert_eq!(r, "nameserver 10.1.2.3\nsearch x\n");
+        let extra = [("db".to_string(), "10.89.0.3".to_string())];
+        let i = EtcInput {
+            ip: Some(std::net::Ipv4Addr::new(10, 89, 0, 2)),
+            extra_hosts: &extra,
+            ..input(false)
+        };
+        let h = hosts(&i, None);
+        assert!(h.contains("10.89.0.2\tabc123 web\n10.89.0.3\tdb\n"), "{h}");
         assert!(containerenv(&input(false)).contains("name=\"web\""));
     }
 }

@@ -45,6 +45,21 @@ pub struct PsRow {
 }
 
 impl PsRow {
+    /// docker's PORTS column (`127.0.0.1:8080->80/tcp, ...`).
+    pub fn ports(&self) -> String {
+        self.container
+            .settings
+            .net
+            .ports
+            .iter()
+            .map(|p| {
+                let ip = p.host_ip.map_or("0.0.0.0".to_string(), |a| a.to_string());
+                format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.protocol)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// podman's `ps --format json` object.
     pub fn to_json(&self) -> Value {
         let c = &self.container;
@@ -185,6 +200,7 @@ impl Engine {
             "RestartCount": c.state.start_count.saturating_sub(1),
             "Driver": driver,
             "Mounts": c.settings.mounts,
+            "NetworkSettings": network_json(&c),
             "Config": {
                 "Hostname": c.settings.hostname,
                 "User": c.settings.user,
@@ -203,7 +219,11 @@ impl Engine {
                 "Runtime": c.settings.runtime,
                 "AutoRemove": c.settings.rm,
                 "LogConfig": {"Type": c.settings.log_driver, "Path": self.paths.log_file(&c.id)},
-                "NetworkMode": c.settings.namespaces.get("network").cloned().unwrap_or_else(|| "none".into()),
+                "NetworkMode": c.settings.namespaces.get("network").cloned().unwrap_or_else(|| {
+                    let m = &c.settings.net.mode;
+                    if m.is_empty() { "none".into() } else { m.clone() }
+                }),
+                "PortBindings": ports_json(&c.settings.net.ports),
                 "PidMode": c.settings.namespaces.get("pid").cloned().unwrap_or_default(),
                 "IpcMode": c.settings.namespaces.get("ipc").cloned().unwrap_or_default(),
                 "UTSMode": c.settings.namespaces.get("uts").cloned().unwrap_or_default(),
@@ -216,6 +236,39 @@ impl Engine {
             "ShortId": ids::short(&c.id),
         }))
     }
+}
+
+fn ports_json(ports: &[liana_network::PortMapping]) -> Value {
+    let mut m = serde_json::Map::new();
+    for p in ports {
+        let e = m
+            .entry(format!("{}/{}", p.container_port, p.protocol))
+            .or_insert_with(|| json!([]));
+        if let Some(a) = e.as_array_mut() {
+            a.push(json!({
+                "HostIp": p.host_ip.map(|x| x.to_string()).unwrap_or_default(),
+                "HostPort": p.host_port.to_string(),
+            }));
+        }
+    }
+    Value::Object(m)
+}
+
+fn network_json(c: &crate::record::Container) -> Value {
+    let n = &c.settings.net;
+    let mut nets = serde_json::Map::new();
+    if let (Some(name), Some(ip)) = (&n.network, n.ip) {
+        nets.insert(
+            name.clone(),
+            json!({"IPAddress": ip.to_string(), "MacAddress": n.mac}),
+        );
+    }
+    json!({
+        "IPAddress": n.ip.map(|x| x.to_string()).unwrap_or_default(),
+        "MacAddress": n.mac.clone().unwrap_or_default(),
+        "Ports": ports_json(&n.ports),
+        "Networks": nets,
+    })
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ pub mod layers;
 pub mod lock;
 pub mod logs;
 pub mod mount;
+pub mod network;
 pub mod options;
 pub mod paths;
 pub mod record;

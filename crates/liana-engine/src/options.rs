@@ -56,6 +56,16 @@ pub struct RunOptions {
     pub uts: Option<String>,
     /// `--network`.
     pub network: Option<String>,
+    /// `-p`, `--publish`.
+    pub publish: Vec<String>,
+    /// `--ip`.
+    pub ip: Option<String>,
+    /// `--mac-address`.
+    pub mac_address: Option<String>,
+    /// `--dns`.
+    pub dns: Vec<String>,
+    /// `--add-host NAME:IP`.
+    pub add_hosts: Vec<String>,
     /// `--hostname`.
     pub hostname: Option<String>,
     /// `--cap-add`.

@@ -140,6 +140,9 @@ pub struct Settings {
     pub read_only: bool,
     /// `--privileged`.
     pub privileged: bool,
+    /// Network settings.
+    #[serde(default)]
+    pub net: crate::network::NetSettings,
 }
 
 /// Live state.

@@ -78,6 +78,7 @@ impl Engine {
             }
             Err(e) => tracing::warn!("cleanup {}: {e}", c.id),
         }
+        self.net_teardown(c);
         if !matches!(c.rootfs, RootfsSource::Dir { .. }) {
             if let Err(e) = crate::mount::unmount_rootfs(&[], &self.paths.rootfs_mount(&c.id)) {
                 tracing::warn!("cleanup {}: {e}", c.id);
@@ -115,6 +116,8 @@ impl Engine {
     /// Removes everything of `c`; the caller holds its lock.
     pub(crate) fn remove_locked(&self, c: &Container, volumes: bool) -> Result<()> {
         let id = &c.id;
+        // Also after a crash: whatever the last run left of the network goes now.
+        self.net_teardown(c);
         let _ = crate::mount::unmount_rootfs(&[], &self.paths.rootfs_mount(id));
         if let RootfsSource::Snapshot { key, .. } = &c.rootfs {
             match self.store()?.snapshotter().remove(key) {
@@ -140,6 +143,9 @@ impl Engine {
         self.keep_exit_code(id);
         let _ = std::fs::remove_dir_all(self.paths.run_dir(id));
         self.db()?.remove(id)?;
+        if let Some(n) = &c.settings.net.network {
+            self.refresh_hosts(n, Some(id));
+        }
         Ok(())
     }
 

@@ -174,14 +174,17 @@ fn check_startable(c: &Container, e: &Engine) -> Result<()> {
     }
 }
 
-/// Creates and starts the container through the runtime with `stdio`; on success
-/// returns the init's pid. Called in the monitor's process.
+/// Creates and starts the container through the runtime with `stdio`, with its
+/// user-mode network helper started in between; on success returns the init's pid and
+/// the helper's exit pipe (to keep open while the container runs). Called in the
+/// monitor's process.
 fn runtime_start(
+    e: &Engine,
     rt: &dyn OciRuntime,
     c: &Container,
     bundle: &Path,
     stdio: &mut Stdio,
-) -> Result<i32> {
+) -> Result<(i32, Option<OwnedFd>)> {
     let raw = [
         stdio.container[0].as_raw_fd(),
         stdio.container[1].as_raw_fd(),
@@ -217,13 +220,20 @@ fn runtime_start(
             }
         }
     }
+    let keep = match e.net_after_create(c, pid) {
+        Ok(k) => k,
+        Err(err) => {
+            let _ = rt.delete(&c.id, true);
+            return Err(err);
+        }
+    };
     tracing::debug!(id = %c.id, pid, "runtime start");
     if let Err(e) = rt.start(&c.id) {
         let _ = rt.delete(&c.id, true);
         return Err(e.into());
     }
     tracing::debug!(id = %c.id, "started");
-    Ok(pid)
+    Ok((pid, keep))
 }
 
 /// The state of a container just started.
@@ -256,7 +266,7 @@ impl Engine {
         }
         let run_dir = self.paths.run_dir(&c.id);
         let _ = std::fs::remove_file(run_dir.join("exit"));
-        Ok(())
+        self.net_before_start(c)
     }
 
     fn mark_running(&self, id: &str, pid: i32, monitor: i32) -> Result<Container> {
@@ -342,6 +352,7 @@ impl Engine {
             .strip_prefix("err ")
             .unwrap_or("the monitor process died")
             .to_string();
+        self.net_teardown(&c);
         Err(Error::Start {
             id: c.id.clone(),
             message,
@@ -386,7 +397,8 @@ impl Engine {
             Ok(s) => s,
             Err(e) => return e,
         };
-        let pid = match runtime_start(rt, c, bundle, &mut stdio) {
+        // The network helper's exit pipe stays open across the exec of the monitor.
+        let (pid, _net_keep) = match runtime_start(self, rt, c, bundle, &mut stdio) {
             Ok(p) => p,
             Err(e) => return e,
         };
@@ -512,7 +524,13 @@ impl Engine {
         if n > 1 && c.settings.runtime == crate::runtime::BUILTIN {
             return Err(Error::Threads(n));
         }
-        let pid = runtime_start(rt.as_ref(), &c, &bundle, &mut stdio)?;
+        let (pid, _net_keep) = match runtime_start(self, rt.as_ref(), &c, &bundle, &mut stdio) {
+            Ok(p) => p,
+            Err(e) => {
+                self.net_teardown(&c);
+                return Err(e);
+            }
+        };
         drop(stdio.container);
         drop(stdio.console);
         let monitor = std::process::id() as i32;

@@ -4,6 +4,7 @@ use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, PosixRlimit, Spec};
 use serde_json::{json, Map, Value};
 
 use super::{mount, SpecError, SpecInput};
+use crate::network::attach::NsSpec;
 
 fn flag(flag: &'static str, reason: impl Into<String>) -> SpecError {
     SpecError::Flag {
@@ -20,18 +21,6 @@ fn host_or_private(name: &'static str, v: Option<&str>) -> Result<bool, SpecErro
         Some(other) => Err(flag(
             name,
             format!("{other:?}: only host and private are supported"),
-        )),
-    }
-}
-
-/// Whether `--network` asks for the host's network.
-pub fn host_network(v: Option<&str>) -> Result<bool, SpecError> {
-    match v {
-        None | Some("") | Some("none") | Some("private") => Ok(false),
-        Some("host") => Ok(true),
-        Some(other) => Err(flag(
-            "--network",
-            format!("{other:?}: only none and host are supported for now"),
         )),
     }
 }
@@ -81,8 +70,25 @@ pub fn namespaces(spec: &mut Spec, i: &SpecInput<'_>) -> Result<(), SpecError> {
         drop_ns(spec, LinuxNamespaceType::Uts);
         spec.set_hostname(None);
     }
-    if host_network(o.network.as_deref())? {
-        drop_ns(spec, LinuxNamespaceType::Network);
+    match i.network {
+        NsSpec::Private => {}
+        NsSpec::Host => drop_ns(spec, LinuxNamespaceType::Network),
+        NsSpec::Path(p) => {
+            let linux = spec.linux_mut().get_or_insert_with(Default::default);
+            let ns = linux.namespaces_mut().get_or_insert_with(Vec::new);
+            match ns
+                .iter_mut()
+                .find(|n| n.typ() == LinuxNamespaceType::Network)
+            {
+                Some(n) => {
+                    n.set_path(Some(p.clone()));
+                }
+                None => ns.push(
+                    serde_json::from_value(json!({"type": "network", "path": p}))
+                        .expect("namespace JSON"),
+                ),
+            }
+        }
     }
     if i.cgroup2 {
         let linux = spec.linux_mut().get_or_insert_with(Default::default);
@@ -282,7 +288,5 @@ mod tests {
         assert_eq!(parse_ulimit("core=-1").unwrap().hard(), u64::MAX);
         assert!(parse_ulimit("nofile=5:1").is_err());
         assert!(parse_ulimit("bogus=1").is_err());
-        assert!(host_network(Some("host")).unwrap());
-        assert!(host_network(Some("bridge")).is_err());
     }
 }

@@ -6,7 +6,7 @@
 //! | `base`       | [`base`]      | podman's defaults: mounts, namespaces, masked paths |
 //! | `process`    | [`process`]   | entrypoint, cmd, env, workdir, user (via the image's /etc/passwd) |
 //! | `mounts`     | [`mounts`]    | volumes, binds, tmpfs, /etc files, read-only, --init |
-//! | `namespaces` | [`linux`]     | `--pid/--ipc/--uts/--network host|none`          |
+//! | `namespaces` | [`linux`]     | `--pid/--ipc/--uts`, the network namespace             |
 //! | `resources`  | [`linux`]     | memory, cpu, pids, cgroup path                   |
 //! | `rlimits`    | [`linux`]     | default and `--ulimit` limits                    |
 //! | `security`   | [`security`]  | capabilities, seccomp, no-new-privileges, --privileged |
@@ -125,6 +125,8 @@ pub struct SpecInput<'a> {
     pub pids_limit: i64,
     /// The host uses cgroup v2 only.
     pub cgroup2: bool,
+    /// The network namespace.
+    pub network: &'a crate::network::attach::NsSpec,
 }
 
 /// One step.

@@ -120,7 +120,7 @@ pub fn ps(env: &HostEnv, a: PsArgs) -> anyhow::Result<()> {
                 r.command(),
                 r.created(),
                 r.status_text.clone(),
-                String::new(),
+                r.ports(),
                 r.container.name.clone(),
             ]
         })

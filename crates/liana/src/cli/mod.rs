@@ -7,6 +7,7 @@ mod info;
 mod io;
 mod lifecycle;
 mod login;
+mod network;
 mod run;
 
 use std::path::PathBuf;
@@ -132,6 +133,9 @@ pub enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
 }
 
 /// `liana container ...`
@@ -219,7 +223,9 @@ fn exit_code(e: &anyhow::Error) -> i32 {
         if let Some(x) = cause.downcast_ref::<liana_engine::Error>() {
             return match x {
                 liana_engine::Error::Exec { code, .. } => *code,
-                liana_engine::Error::NoSuchContainer(_) => EXIT_NOT_FOUND,
+                liana_engine::Error::NoSuchContainer(_) | liana_engine::Error::NoSuchNetwork(_) => {
+                    EXIT_NOT_FOUND
+                }
                 _ => EXIT_FAILURE,
             };
         }
@@ -311,6 +317,7 @@ pub fn main() -> i32 {
         Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => io::exec(&env, a),
         Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => io::attach(&env, a),
         Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => ok(io::cp(&env, a)),
+        Command::Network(c) => ok(network::run(&env, c)),
         Command::Container(ContainerCommand::Prune(a)) => ok(lifecycle::prune(&env, a)),
         Command::Container(ContainerCommand::Cleanup(a)) => ok(lifecycle::cleanup(&env, a)),
     };

@@ -80,9 +80,26 @@ pub struct CreateArgs {
     /// UTS namespace: private or host.
     #[arg(long)]
     pub uts: Option<String>,
-    /// Network: none (default) or host.
+    /// Network: bridge (root's default), NAME (a network), none, host,
+    /// slirp4netns[:OPTIONS] or pasta[:OPTIONS] (the rootless default), container:ID.
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// Publish container ports on the host: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp],
+    /// ports may be ranges (8000-8002:80-82).
+    #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+    pub publish: Vec<String>,
+    /// IPv4 address on the bridge network.
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// MAC address on the bridge network.
+    #[arg(long)]
+    pub mac_address: Option<String>,
+    /// DNS server for /etc/resolv.conf (instead of the host's).
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Add NAME:IP to /etc/hosts.
+    #[arg(long)]
+    pub add_host: Vec<String>,
     /// Container host name.
     #[arg(long)]
     pub hostname: Option<String>,
@@ -180,6 +197,11 @@ fn options(a: &CreateArgs, detach: bool) -> RunOptions {
         ipc: a.ipc.clone(),
         uts: a.uts.clone(),
         network: a.network.clone(),
+        publish: a.publish.clone(),
+        ip: a.ip.clone(),
+        mac_address: a.mac_address.clone(),
+        dns: a.dns.clone(),
+        add_hosts: a.add_host.clone(),
         hostname: a.hostname.clone(),
         cap_add: a.cap_add.clone(),
         cap_drop: a.cap_drop.clone(),

@@ -125,7 +125,10 @@ pub fn fixture() -> Option<&'static Fixture> {
         let config = dir.path().join("liana.toml");
         std::fs::write(
             &config,
-            "[runtimes.runsc]\nargs = [\"--network=none\", \"--platform=ptrace\"]\n",
+            // The engine tests keep containers off the network (they test other
+            // things; the network tests pass --network explicitly).
+            "[network]\ndefault = \"none\"\ndefault_rootless = \"none\"\n\n\
+             [runtimes.runsc]\nargs = [\"--network=none\", \"--platform=ptrace\"]\n",
         )
         .unwrap();
         for f in [&registries_conf, &config] {
@@ -183,6 +186,8 @@ pub struct Instance {
     pub fx: &'static Fixture,
     dir: tempfile::TempDir,
     owner: Option<(u32, u32)>,
+    /// A config file of its own instead of the fixture's.
+    config: Option<PathBuf>,
 }
 
 impl Instance {
@@ -196,6 +201,7 @@ impl Instance {
             fx,
             dir,
             owner: None,
+            config: None,
         }
     }
 
@@ -219,7 +225,17 @@ impl Instance {
             fx,
             dir,
             owner: Some((uid, gid)),
+            config: None,
         }
+    }
+
+    /// Uses a config file with `text` instead of the fixture's.
+    pub fn with_config(mut self, text: &str) -> Self {
+        let p = self.dir.path().join("liana-own.toml");
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        self.config = Some(p);
+        self
     }
 
     pub fn is_rootless(&self) -> bool {
@@ -275,7 +291,9 @@ impl Instance {
                 c
             }
         };
-        c.arg("--config").arg(&self.fx.config).args(args);
+        c.arg("--config")
+            .arg(self.config.as_ref().unwrap_or(&self.fx.config))
+            .args(args);
         c.env("CONTAINERS_REGISTRIES_CONF", &self.fx.registries_conf)
             .env_remove("LIANA_ROOT")
             .env_remove("LIANA_EXE")
