@@ -4,7 +4,7 @@
 # `run --rm IMAGE true` side by side in one hyperfine run, each engine with its own
 # private storage and state, the busybox test image from a local registry
 # (Debian's docker-registry on 127.0.0.1:$BENCH_PORT, default 15600), pulled first:
-#   liana run --rm IMAGE true                     (release build, built-in runtime)
+#   liana run --rm --network none IMAGE true      (release build, built-in runtime)
 #   podman --runtime runc run --rm IMAGE true     (podman 4.3 + conmon + runc)
 #   ctr run --rm IMAGE ID true                    (containerd 1.6 + runc shim)
 # then the resident memory (RSS) of the per-container monitor of a detached
@@ -116,14 +116,14 @@ echo "== pulling the image into each engine"
 podman_ pull -q "$IMG" >/dev/null
 ctr -a "$CTR_SOCK" images pull -q --plain-http "$IMG" >/dev/null
 # one untimed run each (page cache, seccomp cache, cgroup parents)
-"${L[@]}" run --rm "$IMG" true
+"${L[@]}" run --rm --network none "$IMG" true
 podman_ --runtime /usr/sbin/runc run --rm "$IMG" true
 ctr -a "$CTR_SOCK" run --rm "$IMG" warm-$$ true
 
 echo "== benchmark: run --rm IMAGE true ($RUNS rounds, the three commands interleaved)"
 # Interleaved rounds rather than hyperfine's one-command-after-the-other, so that load
 # from other work on the machine hits the three alike; hyperfine's table follows too.
-LIANA_CMD="${L[*]} run --rm $IMG true"
+LIANA_CMD="${L[*]} run --rm --network none $IMG true"
 PODMAN_CMD="env $PODMAN_ENV podman --runtime /usr/sbin/runc run --rm $IMG true"
 CTR_CMD="ctr -a $CTR_SOCK run --rm $IMG"
 python3 - "$W/interleaved.json" "$RUNS" "$LIANA_CMD" "$PODMAN_CMD" "$CTR_CMD" <<'PY'
@@ -151,7 +151,7 @@ hyperfine --runs "$RUNS" --warmup 3 -N \
 
 echo "== monitor memory of a detached container"
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-id=$("${L[@]}" run -d "$IMG" sleep 1000)
+id=$("${L[@]}" run -d --network none "$IMG" sleep 1000)
 mon=$("${L[@]}" inspect "$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["State"]["MonitorPid"])')
 sleep 1
 liana_rss=$(rss "$mon")

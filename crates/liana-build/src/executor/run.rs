@@ -9,6 +9,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use liana_engine::etc::EtcInput;
+use liana_engine::network::attach::NsSpec;
 use liana_engine::options::RunOptions;
 use liana_engine::spec::{self, ResolvedMount, SpecInput};
 
@@ -249,6 +250,9 @@ impl Builder<'_> {
                 image: "",
                 host_network,
                 rootless,
+                ip: None,
+                extra_hosts: &[],
+                dns: &[],
             },
         )
         .map_err(BuildError::io("write /etc files into", &bundle))?;
@@ -299,6 +303,13 @@ impl Builder<'_> {
                 Path::new("/etc/subgid"),
             )
         });
+        // RUN --network=host shares the host's namespace; anything else gets a private
+        // one with loopback only (no bridge: a build step reaches nothing by default).
+        let ns = if host_network {
+            NsSpec::Host
+        } else {
+            NsSpec::Private
+        };
         let input = SpecInput {
             id: &id,
             name: &id,
@@ -314,6 +325,7 @@ impl Builder<'_> {
             cgroups_path: engine.cgroups_usable().then(|| format!("/liana/{id}")),
             pids_limit: engine.config().engine.pids_limit,
             cgroup2: is_cgroup2(),
+            network: &ns,
         };
         let spec = spec::generate(&input).map_err(liana_engine::Error::from)?;
         let cfg_path = bundle.join("config.json");
