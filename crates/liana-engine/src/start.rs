@@ -560,8 +560,11 @@ impl Engine {
         let builtin = c.settings.runtime == crate::runtime::BUILTIN;
         let mut forward = |sig: i32| {
             if builtin {
-                // SAFETY: kill takes integers.
-                unsafe { libc::kill(pid, sig) };
+                if pid > 0 {
+                    // SAFETY: kill takes integers; a positive pid names one process
+                    // (never 0 or -1: this process's group or everything).
+                    unsafe { libc::kill(pid, sig) };
+                }
             } else if let Err(e) = rt.kill(&id, sig, false) {
                 tracing::debug!("forward signal {sig}: {e}");
             }
