@@ -4,14 +4,15 @@
 #   2. make a busybox image from Debian's busybox-static and serve it from a real
 #      registry (Debian's docker-registry) on 127.0.0.1;
 #   3. `liana pull` it, `liana run` it (foreground and detached: ps, exec, logs, stop),
-#      then the same image through `liana-runtime` alone (`spec` + `run` of a bundle).
+#      on a bridge network (a name resolved between containers, a port published on
+#      127.0.0.1), then the same image through `liana-runtime` alone (`spec` + `run`).
 # Everything lives in a temporary directory (private --root/--runroot); the registry and
 # the containers are stopped at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (the rootless walkthrough is in README.md)" >&2; exit 1; }
-pkgs="busybox-static uidmap libseccomp-dev pkg-config docker-registry python3"
+pkgs="busybox-static uidmap libseccomp-dev pkg-config docker-registry python3 nftables gcc curl"
 missing=$(for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
@@ -24,10 +25,12 @@ echo "== building liana, liana-monitor and liana-runtime (release)"
 bin=$REPO/target/release
 demo=$(mktemp -d /tmp/liana-demo.XXXXXX)
 PORT=${DEMO_PORT:-15900}
+WEBPORT=${DEMO_WEB_PORT:-15980}
 L=("$bin/liana" --root "$demo/root" --runroot "$demo/run")
 cleanup() {
   set +e
   for id in $("${L[@]}" ps -aq 2>/dev/null); do "${L[@]}" rm -f "$id" >/dev/null 2>&1; done
+  "${L[@]}" network rm demo-net >/dev/null 2>&1
   [ -f "$demo/registry/registry.pid" ] && kill "$(cat "$demo/registry/registry.pid")" 2>/dev/null
   awk -v d="$demo/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
 }
@@ -55,6 +58,15 @@ liana exec demo sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/nu
 liana logs demo
 liana stop -t 1 demo
 liana rm demo
+# Networking: a bridge network with name resolution, and a port published on the host.
+liana network create --subnet 10.199.0.0/24 --interface-name lianademo0 demo-net
+liana run -d --name web --network demo-net -p "127.0.0.1:$WEBPORT:80" "$IMG" \
+  sh -c 'echo hello through the bridge > /tmp/index.html; exec httpd -f -p 80 -h /tmp'
+liana run --rm --network demo-net "$IMG" wget -qO- http://web/
+echo "\$ curl http://127.0.0.1:$WEBPORT/"
+for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$WEBPORT/" && break; sleep 0.1; done
+liana rm -f web
+liana network rm demo-net
 
 echo "== the same root filesystem through liana-runtime alone (runc's commands)"
 mkdir -p "$demo/bundle/rootfs"
