@@ -3,7 +3,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use rustix::fs::{flock, FlockOperation};
@@ -39,20 +39,33 @@ impl Writer {
         size: u64,
     ) -> Result<Self, ContentError> {
         let dir = ingest_dir(store, expected);
-        std::fs::create_dir_all(&dir).map_err(io_err("create ingest", &dir))?;
         let lock_path = dir.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err("open", &lock_path))?;
-        // blocks while another process ingests the same blob
-        flock(&lock, FlockOperation::LockExclusive).map_err(|e| ContentError::Io {
-            op: "lock",
-            path: lock_path.clone(),
-            source: e.into(),
-        })?;
+        let lock = loop {
+            std::fs::create_dir_all(&dir).map_err(io_err("create ingest", &dir))?;
+            let lock = match OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+            {
+                Ok(f) => f,
+                // The ingest directory was removed between the two calls: again.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err("open", &lock_path)(e)),
+            };
+            // blocks while another process ingests the same blob
+            flock(&lock, FlockOperation::LockExclusive).map_err(|e| ContentError::Io {
+                op: "lock",
+                path: lock_path.clone(),
+                source: e.into(),
+            })?;
+            // The writer we waited for removes the whole ingest directory once it has
+            // committed (or given up): the lock we now hold may be on a removed file.
+            // Only a lock on the file still at `lock_path` counts.
+            if same_file(&lock, &lock_path) {
+                break lock;
+            }
+        };
         let blob_path = store.blob_path(expected)?;
         let already_present = blob_path.exists();
         let _ = std::fs::write(dir.join("ref"), expected.as_ref());
@@ -266,4 +279,13 @@ pub(super) fn prune(store: &ContentStore, grace: Duration) -> Result<u64, Conten
         }
     }
     Ok(freed)
+}
+
+/// Whether `f` is the file now at `path`.
+fn same_file(f: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (f.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }

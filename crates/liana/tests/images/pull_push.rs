@@ -233,3 +233,35 @@ fn native_snapshotter_unpacks_the_same_tree() {
     assert_eq!(m[0].kind, "bind");
     check_layered_tree(&m[0].source);
 }
+
+#[test]
+fn concurrent_first_pulls_of_one_image_all_succeed() {
+    // Several processes pull the same image into an empty store at once: each blob is
+    // written by one of them while the others wait on its ingest lock, then find it
+    // present (the ingest directory the first writer removed must not fail them).
+    let Some(fx) = fixture() else { return };
+    let plain = fx.get("PLAIN");
+    for round in 0..3 {
+        let r = Root::new();
+        let image = format!("{plain}/layered:latest");
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                r.command(&["pull", "-q", "--tls-verify=false", &image])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn liana pull")
+            })
+            .collect();
+        for c in children {
+            let o = c.wait_with_output().unwrap();
+            assert!(
+                o.status.success(),
+                "round {round}: a concurrent pull failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        assert!(r.inspect(&image)["Id"].is_string());
+        assert_eq!(r.ingests(), 0, "round {round}: ingests left behind");
+    }
+}
