@@ -157,7 +157,12 @@ impl ContentStore {
                 })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::write(&vf, format!("{FORMAT_VERSION}\n")).map_err(io_err("write", &vf))?;
+                // Written aside and renamed into place: a process opening the store at
+                // the same moment sees no file or the whole file, never an empty one.
+                let tmp = root.join(format!(".VERSION.{}", std::process::id()));
+                std::fs::write(&tmp, format!("{FORMAT_VERSION}\n"))
+                    .map_err(io_err("write", &tmp))?;
+                std::fs::rename(&tmp, &vf).map_err(io_err("rename into place", &vf))?;
             }
             Err(e) => {
                 return Err(ContentError::Io {
