@@ -78,6 +78,13 @@ impl Engine {
             }
             Err(e) => tracing::warn!("cleanup {}: {e}", c.id),
         }
+        // Some runtimes leave the (empty) cgroup the engine gave the container behind
+        // after their delete (runsc on cgroup v1 does): remove what is left of it.
+        if let Some(m) = crate::top::cgroup_of(self, c) {
+            if let Err(e) = m.destroy() {
+                tracing::warn!("cleanup {}: remove its cgroup: {e}", c.id);
+            }
+        }
         self.net_teardown(c);
         if !matches!(c.rootfs, RootfsSource::Dir { .. }) {
             if let Err(e) = crate::mount::unmount_rootfs(&[], &self.paths.rootfs_mount(&c.id)) {
