@@ -39,7 +39,6 @@ pub mod db;
 pub mod engine;
 pub mod error;
 pub mod etc;
-pub mod exe;
 pub mod exec;
 pub mod ids;
 pub mod inspect;

@@ -78,9 +78,11 @@ impl Engine {
             }
             Err(e) => tracing::warn!("cleanup {}: {e}", c.id),
         }
-        // Some runtimes leave the (empty) cgroup the engine gave the container behind
-        // after their delete (runsc on cgroup v1 does): remove what is left of it.
-        if let Some(m) = crate::top::cgroup_of(self, c) {
+        // Some external runtimes leave the (empty) cgroup the engine gave the container
+        // behind after their delete (runsc on cgroup v1 does): remove what is left of it.
+        // The built-in runtime's delete removes it itself; no second pass on its exit path.
+        let external = c.settings.runtime != crate::runtime::BUILTIN;
+        if let Some(m) = external.then(|| crate::top::cgroup_of(self, c)).flatten() {
             if let Err(e) = m.destroy() {
                 tracing::warn!("cleanup {}: remove its cgroup: {e}", c.id);
             }

@@ -265,7 +265,7 @@ pub fn main() -> i32 {
         let exe = std::env::var_os("LIANA_EXE")
             .map(PathBuf::from)
             .unwrap_or_default();
-        if let Err(e) = liana_engine::exe::ensure_protected(&exe, &env.runroot) {
+        if let Err(e) = liana_container::sealed::ensure_protected(&exe, &env.runroot) {
             eprintln!("Error: re-execute from a protected copy of liana: {e}");
             return EXIT_FAILURE;
         }
