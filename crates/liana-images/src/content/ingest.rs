@@ -40,8 +40,24 @@ impl Writer {
     ) -> Result<Self, ContentError> {
         let dir = ingest_dir(store, expected);
         let lock_path = dir.join("lock");
+        let mut attempts = 0;
         let lock = loop {
-            std::fs::create_dir_all(&dir).map_err(io_err("create ingest", &dir))?;
+            attempts += 1;
+            match std::fs::create_dir_all(&dir) {
+                Ok(()) => {}
+                // Another writer removed the directory while it was being created or
+                // checked (create_dir_all then reports it as existing, not a dir): again.
+                Err(e)
+                    if attempts < 100
+                        && matches!(
+                            e.kind(),
+                            std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound
+                        ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(io_err("create ingest", &dir)(e)),
+            }
             let lock = match OpenOptions::new()
                 .create(true)
                 .truncate(false)
