@@ -3,8 +3,8 @@
 //! under `ROOT/containers/ID/`, mounted as one overlay at `ROOT/containers/ID/rootfs`.
 //!
 //! This is what an active snapshot of the overlay snapshotter would be, without its two
-//! database transactions on the way in and out of every container (each opening of the
-//! database costs redb two syncs): the container's lease on the image's top snapshot
+//! database transactions (each a synced commit) on the way in and out of every
+//! container: the container's lease on the image's top snapshot
 //! keeps the layers from garbage collection, and the container's directory holds the
 //! rest. Other snapshotters (native, for rootless) go through
 //! [`liana_images::snapshot::Snapshotter::prepare`].

@@ -1,13 +1,14 @@
 //! The metadata database: image records (names → manifests and unpacked snapshots) and
 //! leases that protect content while an operation is in flight.
 //!
-//! # Schema, version 1 (`ROOT/metadata.db`, redb)
+//! # Schema, version 1 (`ROOT/metadata.db`, SQLite, see [`db`])
 //!
 //! | table    | key                                  | value (JSON)       |
 //! |----------|--------------------------------------|--------------------|
-//! | `meta`   | `schema`                             | `"1"` (raw)        |
 //! | `images` | full reference (`reg/repo:tag` or `reg/repo@sha256:…`) | [`ImageRecord`] |
 //! | `leases` | lease id                             | [`Lease`]          |
+//!
+//! The schema version is SQLite's `user_version`.
 //!
 //! An image record's `target` is the manifest or index pulled; `manifest` and `config`
 //! are the platform's manifest and config; `snapshot` is the committed snapshot (the

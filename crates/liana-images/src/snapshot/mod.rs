@@ -11,7 +11,7 @@
 //! # On-disk format, version 1 (both snapshotters)
 //!
 //! ```text
-//! ROOT/metadata.db                redb: table `snapshots`, key → Info (JSON), plus `meta`
+//! ROOT/metadata.db                SQLite: table `snapshots`, key → Info (JSON)
 //! ROOT/snapshots/<id>/fs          the snapshot's tree (overlay: its upper dir)
 //! ROOT/snapshots/<id>/work        overlay work dir (active overlay snapshots)
 //! ```

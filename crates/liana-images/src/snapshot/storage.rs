@@ -1,4 +1,4 @@
-//! Snapshot records shared by the snapshotters: a redb table of [`Info`] by key, an id
+//! Snapshot records shared by the snapshotters: a database table of [`Info`] by key, an id
 //! counter, and directory management under `ROOT/snapshots/<id>`.
 
 use std::path::{Path, PathBuf};
