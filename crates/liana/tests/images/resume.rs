@@ -114,6 +114,16 @@ fn kill_9_then_resume() {
         "the partial blob is not visible"
     );
     assert!(partial < 64 << 20);
+    // The registry logs a request when it ends: the killed download's GET appears once
+    // the proxy has closed its side, a moment after the kill.
+    let start = Instant::now();
+    while log_lines(fx, &format!("/v2/big/blobs/{big}")).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the registry never logged the killed download"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let before: Vec<usize> = ls
         .iter()
         .map(|d| log_lines(fx, &format!("/v2/big/blobs/{d}")).len())
@@ -132,7 +142,11 @@ fn kill_9_then_resume() {
     for (d, n) in ls.iter().zip(&before) {
         let after = log_lines(fx, &format!("/v2/big/blobs/{d}"));
         if *d == big {
-            assert_eq!(after.len(), n + 1, "the big blob is requested once more");
+            assert_eq!(
+                after.len(),
+                n + 1,
+                "the big blob is requested once more: {after:#?}"
+            );
             assert!(
                 after.last().unwrap().contains("\" 206 "),
                 "with a range request: {}",
