@@ -204,6 +204,41 @@ pub fn cloexec_from(first: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Closes every fd from `first` upwards except those in `keep` (close_range over the
+/// gaps, falling back to walking /proc/self/fd where close_range fails).
+pub fn close_from_except(first: RawFd, keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&k| k >= first).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut ranges = Vec::with_capacity(keep.len() + 1);
+    let mut lo = first as libc::c_uint;
+    for k in keep {
+        let k = k as libc::c_uint;
+        if k > lo {
+            ranges.push((lo, k - 1));
+        }
+        lo = k + 1;
+    }
+    ranges.push((lo, libc::c_uint::MAX));
+    for (a, b) in ranges {
+        // SAFETY: close_range takes plain integers; the caller gives up every fd in range.
+        if unsafe { libc::syscall(libc::SYS_close_range, a, b, 0 as libc::c_uint) } != 0 {
+            // An old kernel (ENOSYS) or a seccomp filter that refuses close_range.
+            let open: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect();
+            for fd in open {
+                let u = fd as libc::c_uint;
+                if u >= a && u <= b {
+                    // SAFETY: as above; a stale number (the directory's own fd) is EBADF.
+                    unsafe { libc::close(fd) };
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Sets or clears FD_CLOEXEC on one fd.
 pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
     // SAFETY: F_GETFD/F_SETFD take integers; an invalid fd only yields EBADF.

@@ -18,14 +18,6 @@ use super::step::{exists_in, Active, Leftovers};
 use super::{BuildError, Builder};
 use crate::parser::{Cmd, Instruction, RunArgs};
 
-/// Held from a container's create to its start (and around delete): the runtime forks
-/// the container's init while it holds flocks on the container's state, and an init of
-/// another stage's step forked meanwhile would inherit them (fork shares the open file
-/// and its lock) and keep them until it is started itself: two stages could then wait
-/// for each other forever. Once started, an init has exec'd and dropped what it
-/// inherited (everything is close-on-exec).
-static RUNTIME_FORKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// How many of the last output lines a failure reports.
 const TAIL: usize = 20;
 
@@ -377,7 +369,6 @@ impl Builder<'_> {
             stdio: Some([null.as_raw_fd(), wr.as_raw_fd(), wr.as_raw_fd()]),
             ..Default::default()
         };
-        let forks = RUNTIME_FORKS.lock().unwrap_or_else(|e| e.into_inner());
         let created = rt.create(&req);
         drop(wr);
         let pid = match created {
@@ -404,7 +395,6 @@ impl Builder<'_> {
                 tail
             });
             let started = rt.start(id);
-            drop(forks);
             let code = match &started {
                 Ok(()) => wait(pid),
                 Err(_) => {
@@ -413,10 +403,7 @@ impl Builder<'_> {
                     -1
                 }
             };
-            {
-                let _forks = RUNTIME_FORKS.lock().unwrap_or_else(|e| e.into_inner());
-                let _ = rt.delete(id, true);
-            }
+            let _ = rt.delete(id, true);
             let tail = h.join().unwrap_or_default();
             started.map(|()| (code, tail))
         });

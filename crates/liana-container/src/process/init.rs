@@ -231,6 +231,14 @@ fn steps(
     setup::enter_cwd(&plan.cwd)?;
     let exe = setup::find_executable(&plan.args[0], plan.env_var("PATH"))?;
 
+    // Whatever else this process inherited from the runtime's process goes now, not at
+    // exec: a library user creating containers from several threads (liana build)
+    // forked us while its other threads held their containers' state flocks and pipes,
+    // and an init waiting for `start` must not keep those locked or open.
+    let mut keep = setup.own_fds.clone();
+    keep.extend([channel.raw_fd(), procfs.fd().as_raw_fd()]);
+    crate::sys::close_from_except(3 + plan.preserve_fds as i32, &keep)
+        .map_err(sys("close the fds inherited from the runtime"))?;
     channel.send(&Msg::Ready)?;
     if let Some(fifo) = setup.fifo {
         // SAFETY: the fifo fd was opened by the parent before fork and stays open.
