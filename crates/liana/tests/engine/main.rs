@@ -5,6 +5,7 @@
 
 mod common;
 
+mod cleanup;
 mod concurrency;
 mod rootless;
 mod verbs;
