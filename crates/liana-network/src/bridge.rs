@@ -178,6 +178,9 @@ fn setup_inner(a: &Attachment<'_>) -> Result<(), NetError> {
         })?;
     nl.set_master_up(vi, br)
         .map_err(op(format!("attach {veth} to bridge {}", a.bridge)))?;
+    // Hairpin: a container reaching its own published port through a host address
+    // comes back out of the bridge port it came in by (the NAT rules masquerade it).
+    sysctl(&format!("/sys/class/net/{veth}/brport/hairpin_mode"), "1")?;
     let (ip, prefix, gw) = (a.ip, a.subnet.prefix, a.gateway);
     netns::enter(a.netns, || {
         let mut inner = Netlink::new()?;

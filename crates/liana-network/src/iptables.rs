@@ -38,7 +38,8 @@ pub fn script(chain: &str, n: &ContainerNat<'_>) -> String {
     }
     s.push_str(&format!(
         "-A {chain}-P -s {ip}/32 ! -d {subnet} -j MASQUERADE\n\
-         -A {chain}-P -s 127.0.0.0/8 -d {ip}/32 -m conntrack --ctstate DNAT -j MASQUERADE\n",
+         -A {chain}-P -s 127.0.0.0/8 -d {ip}/32 -m conntrack --ctstate DNAT -j MASQUERADE\n\
+         -A {chain}-P -s {subnet} -d {ip}/32 -m conntrack --ctstate DNAT -j MASQUERADE\n",
         ip = n.ip,
         subnet = n.subnet
     ));

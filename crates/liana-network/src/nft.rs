@@ -67,7 +67,8 @@ pub fn script(n: &ContainerNat<'_>) -> String {
          \tchain output {{\n\t\ttype nat hook output priority -100; policy accept;\n{dnat}\t}}\n\
          \tchain postrouting {{\n\t\ttype nat hook postrouting priority 100; policy accept;\n\
          \t\tip saddr {ip} ip daddr != {subnet} masquerade\n\
-         \t\tip saddr 127.0.0.0/8 ip daddr {ip} ct status dnat masquerade\n\t}}\n}}\n",
+         \t\tip saddr 127.0.0.0/8 ip daddr {ip} ct status dnat masquerade\n\
+         \t\tip saddr {subnet} ip daddr {ip} ct status dnat masquerade\n\t}}\n}}\n",
         ip = n.ip,
         subnet = n.subnet,
     )
@@ -137,6 +138,10 @@ mod tests {
         );
         assert!(
             s.contains("ip saddr 10.89.1.2 ip daddr != 10.89.1.0/24 masquerade"),
+            "{s}"
+        );
+        assert!(
+            s.contains("ip saddr 10.89.1.0/24 ip daddr 10.89.1.2 ct status dnat masquerade"),
             "{s}"
         );
     }

@@ -280,6 +280,54 @@ fn teardown_after_a_crash() {
     assert_eq!(leftovers(&l, &id), Vec::<String>::new());
 }
 
+/// Hairpin NAT: a port published on every host address answers a container through
+/// the gateway's address, the container behind the port itself included (its packets
+/// leave and re-enter by the same bridge port, and are masqueraded); with nftables and
+/// with the iptables fallback.
+#[test]
+fn hairpin_to_a_published_port() {
+    let Some(fx) = fixture() else { return };
+    for (l, what) in [
+        (Instance::root(fx), "nftables"),
+        (
+            Instance::root(fx).with_config("[network]\nfirewall = \"iptables\"\n"),
+            "iptables",
+        ),
+    ] {
+        let _net = TestNet::create(&l, "lnt-h", "10.89.218.0/24", "lnt-h");
+        let port = free_port();
+        let publish = format!("{port}:80");
+        let web = l.run_d(&[
+            "--network",
+            "lnt-h",
+            "-p",
+            &publish,
+            &fx.image(),
+            "sh",
+            "-c",
+            &serve_cmd("hairpin-ok", 80),
+        ]);
+        http_eventually(&format!("127.0.0.1:{port}"), "hairpin-ok");
+        let url = format!("http://10.89.218.1:{port}/index.html");
+        let get = format!("timeout 10 wget -q -O - {url}");
+        let out = l.ok(&["exec", &web, "sh", "-c", &get]);
+        assert_eq!(out.trim(), "hairpin-ok", "{what}: the container itself");
+        let out = l.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "lnt-h",
+            &fx.image(),
+            "sh",
+            "-c",
+            &get,
+        ]);
+        assert_eq!(out.trim(), "hairpin-ok", "{what}: another container");
+        l.ok(&["rm", "-f", &web]);
+        assert_eq!(leftovers(&l, &web), Vec::<String>::new());
+    }
+}
+
 #[test]
 fn ip_mac_dns_add_host() {
     let Some(fx) = fixture() else { return };
