@@ -208,6 +208,7 @@ fn setup_inner(a: &Attachment<'_>) -> Result<(), NetError> {
         crate::Firewall::Nftables => nft::apply(&nat)?,
         crate::Firewall::Iptables => crate::iptables::apply(a.container_id, &nat)?,
     }
+    crate::forward::apply(a.container_id, a.ip)?;
     Ok(())
 }
 
@@ -230,6 +231,9 @@ pub fn teardown(container_id: &str, netns_path: &Path, firewall: crate::Firewall
             crate::Firewall::Iptables => crate::iptables::delete(container_id),
         };
         if let Err(e) = r {
+            errs.push(e.into());
+        }
+        if let Err(e) = crate::forward::delete(container_id) {
             errs.push(e.into());
         }
     }

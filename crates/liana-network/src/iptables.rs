@@ -50,7 +50,7 @@ pub fn script(chain: &str, n: &ContainerNat<'_>) -> String {
     s
 }
 
-fn run(args: &[&str], input: Option<&str>, what: &str) -> Result<String, NftError> {
+pub(crate) fn run(args: &[&str], input: Option<&str>, what: &str) -> Result<String, NftError> {
     let mut c = Command::new(args[0]);
     c.args(&args[1..])
         .stdin(if input.is_some() {

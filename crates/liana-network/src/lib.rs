@@ -15,6 +15,7 @@
 
 pub mod bridge;
 pub mod dns;
+pub mod forward;
 pub mod ipam;
 pub mod iptables;
 pub mod netlink;
@@ -75,24 +76,24 @@ impl Firewall {
         match pref {
             "nftables" => Some(Firewall::Nftables),
             "iptables" => Some(Firewall::Iptables),
-            "auto" | "" => {
-                let found = |b: &str| {
-                    std::env::var_os("PATH")
-                        .map(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
-                        .unwrap_or(false)
-                        || ["/usr/sbin", "/sbin"]
-                            .iter()
-                            .any(|d| std::path::Path::new(d).join(b).is_file())
-                };
-                Some(if !found("nft") && found("iptables-restore") {
-                    Firewall::Iptables
-                } else {
-                    Firewall::Nftables
-                })
-            }
+            "auto" | "" => Some(if !found("nft") && found("iptables-restore") {
+                Firewall::Iptables
+            } else {
+                Firewall::Nftables
+            }),
             _ => None,
         }
     }
+}
+
+/// Whether the command `b` is installed (in PATH, /usr/sbin or /sbin).
+pub(crate) fn found(b: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
+        .unwrap_or(false)
+        || ["/usr/sbin", "/sbin"]
+            .iter()
+            .any(|d| std::path::Path::new(d).join(b).is_file())
 }
 
 /// A closure turning an io::Error into [`NetError::Op`].

@@ -328,6 +328,107 @@ fn hairpin_to_a_published_port() {
     }
 }
 
+/// Sets the filter table's FORWARD policy to DROP (as docker does) and back.
+struct ForwardDrop(String);
+
+impl ForwardDrop {
+    fn set() -> Self {
+        let out = Command::new("iptables")
+            .args(["-w", "-S", "FORWARD"])
+            .output()
+            .unwrap();
+        let before = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("-P FORWARD "))
+            .unwrap_or("ACCEPT")
+            .trim()
+            .to_string();
+        let st = Command::new("iptables")
+            .args(["-w", "-P", "FORWARD", "DROP"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        ForwardDrop(before)
+    }
+}
+
+impl Drop for ForwardDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("iptables")
+            .args(["-w", "-P", "FORWARD", &self.0])
+            .status();
+    }
+}
+
+fn filter_rules() -> String {
+    let out = Command::new("iptables-save")
+        .args(["-t", "filter"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A host whose FORWARD policy drops (docker installed): the container's own accept
+/// rules let its outbound NAT'd traffic and a connection to its published port from
+/// outside through, and go with it.
+#[test]
+fn forward_policy_drop() {
+    let Some(fx) = fixture() else { return };
+    let l = Instance::root(fx);
+    let _net = TestNet::create(&l, "lnt-f", "10.89.219.0/24", "lnt-f");
+    let inet = Internet::new(219, "internet-ok");
+    let port = free_port();
+    let publish = format!("{port}:80");
+    let drop_policy = ForwardDrop::set();
+    let web = l.run_d(&[
+        "--network",
+        "lnt-f",
+        "-p",
+        &publish,
+        &fx.image(),
+        "sh",
+        "-c",
+        &serve_cmd("forwarded-ok", 80),
+    ]);
+    let chain = format!("LIANA-{}-F", &web[..12]);
+    assert!(
+        filter_rules().contains(&format!("-A FORWARD -j {chain}")),
+        "{}",
+        filter_rules()
+    );
+    // Outbound, NAT'd, to the "internet" namespace.
+    let out = l.ok(&[
+        "exec",
+        &web,
+        "timeout",
+        "10",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://198.18.219.2/index.html",
+    ]);
+    assert_eq!(out.trim(), "internet-ok");
+    // Inbound from that namespace to the published port on the host's address there.
+    let o = Command::new("ip")
+        .args([
+            "netns", "exec", &inet.ns, "busybox", "timeout", "10", "wget", "-q", "-O", "-",
+        ])
+        .arg(format!("http://198.18.219.1:{port}/index.html"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "forwarded-ok",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    l.ok(&["rm", "-f", &web]);
+    assert!(!filter_rules().contains(&chain), "{}", filter_rules());
+    drop(drop_policy);
+    assert_eq!(leftovers(&l, &web), Vec::<String>::new());
+}
+
 #[test]
 fn ip_mac_dns_add_host() {
     let Some(fx) = fixture() else { return };
