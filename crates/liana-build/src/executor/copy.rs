@@ -128,33 +128,75 @@ fn parse_chown(s: &str, rootfs: &Path) -> Result<(u32, u32), BuildError> {
     Ok((user.uid, gid))
 }
 
-fn is_archive(p: &Path) -> bool {
-    let mut b = [0u8; 512];
-    let Ok(mut f) = std::fs::File::open(p) else {
-        return false;
-    };
-    let n = f.read(&mut b).unwrap_or(0);
-    (n >= 2 && b[..2] == [0x1f, 0x8b])
-        || (n >= 4 && b[..4] == [0x28, 0xb5, 0x2f, 0xfd])
-        || (n >= 262 && &b[257..262] == b"ustar")
+/// The compression of an archive `ADD` unpacks, from its first bytes; `None` when it is
+/// not an archive (copied as a file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Archive {
+    Tar,
+    Gzip,
+    Zstd,
+    Xz,
+    Bzip2,
 }
 
-fn unpack(p: &Path, dest: &Path) -> Result<(), BuildError> {
-    let f = std::fs::File::open(p).map_err(BuildError::io("open", p))?;
-    let mut head = [0u8; 4];
-    let _ = std::fs::File::open(p).and_then(|mut g| g.read(&mut head));
-    let r: Box<dyn Read> = if head[..2] == [0x1f, 0x8b] {
-        Box::new(flate2::read::GzDecoder::new(f))
-    } else if head == [0x28, 0xb5, 0x2f, 0xfd] {
-        Box::new(zstd::stream::read::Decoder::new(f).map_err(BuildError::io("read", p))?)
+fn archive_kind(p: &Path) -> Option<Archive> {
+    let mut b = [0u8; 512];
+    let mut f = std::fs::File::open(p).ok()?;
+    let mut n = 0;
+    while n < b.len() {
+        match f.read(&mut b[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    let b = &b[..n];
+    if b.starts_with(&[0x1f, 0x8b]) {
+        Some(Archive::Gzip)
+    } else if b.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some(Archive::Zstd)
+    } else if b.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Some(Archive::Xz)
+    } else if b.starts_with(b"BZh") && b.len() > 3 && (b'1'..=b'9').contains(&b[3]) {
+        Some(Archive::Bzip2)
+    } else if b.len() >= 262 && &b[257..262] == b"ustar" {
+        Some(Archive::Tar)
     } else {
-        Box::new(f)
+        None
+    }
+}
+
+/// Unpacks the archive `p` into `dest` (a directory already resolved inside the
+/// container's root) through the image unpacker: every entry resolved beneath `dest`
+/// (openat2 RESOLVE_IN_ROOT), ownership kept, sizes bounded; `.wh.` names are plain
+/// files here, as docker's `ADD` leaves them.
+fn unpack(p: &Path, kind: Archive, dest: &Path) -> Result<(), BuildError> {
+    let f = std::io::BufReader::with_capacity(
+        256 << 10,
+        std::fs::File::open(p).map_err(BuildError::io("open", p))?,
+    );
+    let r: Box<dyn Read> = match kind {
+        Archive::Tar => Box::new(f),
+        Archive::Gzip => Box::new(flate2::read::MultiGzDecoder::new(f)),
+        Archive::Zstd => {
+            Box::new(zstd::stream::read::Decoder::new(f).map_err(BuildError::io("read", p))?)
+        }
+        Archive::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(f)),
+        Archive::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(f)),
     };
-    let mut a = tar::Archive::new(r);
-    a.set_preserve_permissions(true);
-    a.set_preserve_ownerships(true);
-    a.set_overwrite(true);
-    a.unpack(dest).map_err(BuildError::io("unpack", p))
+    let opts = liana_images::unpack::ApplyOptions {
+        whiteouts: liana_images::unpack::WhiteoutMode::Plain,
+        skip_devices_on_eperm: false,
+        ..Default::default()
+    };
+    liana_images::unpack::apply_layer(
+        dest,
+        r,
+        liana_images::manifest::Compression::None,
+        None,
+        &p.display().to_string(),
+        &opts,
+    )?;
+    Ok(())
 }
 
 /// Removes a non-directory entry at `p` (never following it).
@@ -532,11 +574,14 @@ impl Builder<'_> {
                             None => (host.clone(), false),
                         };
                         let is_dir = host.is_dir();
-                        if add && !is_dir && src_root.is_none() && is_archive(&host) {
+                        let archive = (add && !is_dir && src_root.is_none())
+                            .then(|| archive_kind(&host))
+                            .flatten();
+                        if let Some(kind) = archive {
                             let r = root
                                 .create_all(Path::new(&dest_abs), Create::Dir)
                                 .map_err(BuildError::io("create directory", &dest_abs))?;
-                            unpack(&host, &root.path().join(r))?;
+                            unpack(&host, kind, &root.path().join(r))?;
                             continue;
                         }
                         let target = if is_dir || !dest_dir {

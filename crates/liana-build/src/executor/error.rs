@@ -56,6 +56,9 @@ pub enum BuildError {
     /// The metadata store failed.
     #[error(transparent)]
     Metadata(#[from] liana_images::metadata::MetadataError),
+    /// `ADD` of an archive failed (its entries name the archive).
+    #[error(transparent)]
+    Unpack(#[from] liana_images::unpack::UnpackError),
     /// The runtime failed.
     #[error("run the step's container")]
     Runtime(#[source] liana_container::Error),

@@ -145,6 +145,9 @@ pub enum WhiteoutMode {
     },
     /// Remove the whited-out lower content from the tree (native snapshotter).
     Apply,
+    /// Not a layer but an ordinary archive (a build's `ADD`): `.wh.` names are files
+    /// like any other.
+    Plain,
 }
 
 /// One contiguous range of an ID mapping (like `/proc/PID/uid_map`).

@@ -173,7 +173,8 @@ impl Applier<'_> {
             return Ok(()); // the root itself
         };
         let (base, parent) = (*base, parent.to_vec());
-        if let Some(rest) = base.strip_prefix(WHITEOUT_PREFIX) {
+        let layer = self.opts.whiteouts != WhiteoutMode::Plain;
+        if let Some(rest) = base.strip_prefix(WHITEOUT_PREFIX).filter(|_| layer) {
             self.cache = None;
             if base == OPAQUE {
                 return self.opaque(&parent, &name);
@@ -569,6 +570,7 @@ impl Applier<'_> {
                     Err(e) => return Err(self.resolve(name)(e)),
                 }
             }
+            WhiteoutMode::Plain => unreachable!("plain archives have no whiteouts"),
         }
         Ok(())
     }
@@ -589,6 +591,7 @@ impl Applier<'_> {
                 self.clear_lower(rd.as_fd(), &prefix)
                     .map_err(self.op(name, "clear opaque directory"))?;
             }
+            WhiteoutMode::Plain => unreachable!("plain archives have no whiteouts"),
         }
         Ok(())
     }

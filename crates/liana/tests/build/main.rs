@@ -7,6 +7,7 @@
 #[path = "../engine/common.rs"]
 mod common;
 
+mod archives;
 mod bad_input;
 mod basics;
 mod cache;
