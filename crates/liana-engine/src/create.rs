@@ -405,6 +405,9 @@ impl Engine {
         let mut extra_hosts = plan.settings.add_hosts.clone();
         if let Some(n) = &plan.settings.network {
             for (ip, m) in self.network_members(n)? {
+                for a in &m.settings.net.aliases {
+                    extra_hosts.push((a.clone(), ip.to_string()));
+                }
                 extra_hosts.push((m.name, ip.to_string()));
             }
         }

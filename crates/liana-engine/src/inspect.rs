@@ -260,7 +260,7 @@ fn network_json(c: &crate::record::Container) -> Value {
     if let (Some(name), Some(ip)) = (&n.network, n.ip) {
         nets.insert(
             name.clone(),
-            json!({"IPAddress": ip.to_string(), "MacAddress": n.mac}),
+            json!({"IPAddress": ip.to_string(), "MacAddress": n.mac, "Aliases": n.aliases}),
         );
     }
     json!({

@@ -66,6 +66,8 @@ pub struct RunOptions {
     pub dns: Vec<String>,
     /// `--add-host NAME:IP`.
     pub add_hosts: Vec<String>,
+    /// `--network-alias`.
+    pub network_aliases: Vec<String>,
     /// `--hostname`.
     pub hostname: Option<String>,
     /// `--cap-add`.

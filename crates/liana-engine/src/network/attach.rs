@@ -44,6 +44,20 @@ fn net_err(id: &str) -> impl FnOnce(NetError) -> Error + '_ {
     }
 }
 
+/// A name DNS and /etc/hosts can carry: dot-separated labels of 1-63 letters, digits,
+/// '-' and '_', not starting or ending with '-', 253 bytes at most.
+fn valid_dns_name(n: &str) -> bool {
+    n.len() <= 253
+        && n.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 fn parse_add_host(v: &str) -> Result<(String, String)> {
     let (name, ip) = v
         .split_once(':')
@@ -92,6 +106,23 @@ impl Engine {
         }
         for h in &o.add_hosts {
             s.add_hosts.push(parse_add_host(h)?);
+        }
+        if !o.network_aliases.is_empty() && !matches!(mode, Mode::Bridge(_)) {
+            return Err(Error::flag(
+                "--network-alias",
+                format!("only for bridge networks, not {given}"),
+            ));
+        }
+        for a in &o.network_aliases {
+            if !valid_dns_name(a) {
+                return Err(Error::flag(
+                    "--network-alias",
+                    format!("{a:?} is not a valid host name (letters, digits, '-', '_', '.')"),
+                ));
+            }
+            if !s.aliases.iter().any(|x| x.eq_ignore_ascii_case(a)) {
+                s.aliases.push(a.clone());
+            }
         }
         let own_ns = matches!(mode, Mode::Bridge(_) | Mode::Slirp(_) | Mode::Pasta(_));
         if !o.publish.is_empty() && !own_ns {
@@ -412,6 +443,9 @@ impl Engine {
             if m.id != c.id {
                 if let Some(ip) = m.settings.net.ip {
                     extra.push((m.name.clone(), ip.to_string()));
+                    for a in &m.settings.net.aliases {
+                        extra.push((a.clone(), ip.to_string()));
+                    }
                 }
             }
         }

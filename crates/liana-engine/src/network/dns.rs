@@ -62,13 +62,18 @@ impl Engine {
         let _ = std::fs::remove_file(f);
     }
 
-    /// Names on `net` that `q` designates: container names, hostnames, id prefixes
-    /// of 12 digits or more.
+    /// Names on `net` that `q` designates: container names, hostnames, aliases, id
+    /// prefixes of 12 digits or more.
     fn dns_lookup(&self, net: &str, q: &str) -> Option<Vec<Ipv4Addr>> {
         let mut out = Vec::new();
         for (ip, c) in self.network_members(net).ok()? {
             if c.name.eq_ignore_ascii_case(q)
                 || c.settings.hostname.eq_ignore_ascii_case(q)
+                || c.settings
+                    .net
+                    .aliases
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(q))
                 || (q.len() >= 12 && c.id.starts_with(q))
             {
                 out.push(ip);

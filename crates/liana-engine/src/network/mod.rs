@@ -96,6 +96,9 @@ pub struct NetSettings {
     /// `--add-host NAME:IP`.
     #[serde(default)]
     pub add_hosts: Vec<(String, String)>,
+    /// `--network-alias`: more names on its bridge network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
     /// Who installed the NAT rules (`nftables`, `iptables`; empty: nftables).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub firewall: String,

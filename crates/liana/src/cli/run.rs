@@ -100,6 +100,10 @@ pub struct CreateArgs {
     /// Add NAME:IP to /etc/hosts.
     #[arg(long)]
     pub add_host: Vec<String>,
+    /// Another name of the container on its bridge network (DNS and other containers'
+    /// /etc/hosts).
+    #[arg(long)]
+    pub network_alias: Vec<String>,
     /// Container host name.
     #[arg(long)]
     pub hostname: Option<String>,
@@ -202,6 +206,7 @@ fn options(a: &CreateArgs, detach: bool) -> RunOptions {
         mac_address: a.mac_address.clone(),
         dns: a.dns.clone(),
         add_hosts: a.add_host.clone(),
+        network_aliases: a.network_alias.clone(),
         hostname: a.hostname.clone(),
         cap_add: a.cap_add.clone(),
         cap_drop: a.cap_drop.clone(),

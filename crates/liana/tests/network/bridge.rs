@@ -460,6 +460,39 @@ fn ip_mac_dns_add_host() {
     assert!(out.contains("10.89.214.99\tdb.example"), "{out}");
     assert!(out.contains("nameserver 10.89.214.1"), "{out}");
     assert!(out.contains("default via 10.89.214.1"), "{out}");
+    // --network-alias: more names, in DNS and in the others' /etc/hosts.
+    let aliased = l.run_d(&[
+        "--network",
+        "lnt-d",
+        "--network-alias",
+        "api",
+        "--network-alias",
+        "cache.internal",
+        "--ip",
+        "10.89.214.50",
+        &fx.image(),
+        "sleep",
+        "600",
+    ]);
+    let out = l.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "lnt-d",
+        &fx.image(),
+        "sh",
+        "-c",
+        "cat /etc/hosts; nslookup api 10.89.214.1; nslookup CACHE.internal 10.89.214.1",
+    ]);
+    assert!(out.contains("10.89.214.50\tapi\n"), "{out}");
+    assert!(out.contains("10.89.214.50\tcache.internal\n"), "{out}");
+    assert_eq!(out.matches("Address: 10.89.214.50").count(), 2, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&l.ok(&["inspect", &aliased])).unwrap();
+    assert_eq!(
+        v[0]["NetworkSettings"]["Networks"]["lnt-d"]["Aliases"],
+        serde_json::json!(["api", "cache.internal"])
+    );
+    l.ok(&["rm", "-f", &aliased]);
 }
 
 #[test]
@@ -496,6 +529,14 @@ fn bad_input_is_refused_and_leaves_nothing() {
         ),
         (&["--network", "lnt-e", "--dns", "nope"], "--dns"),
         (&["--network", "host", "--ip", "10.89.215.3"], "--ip"),
+        (
+            &["--network", "none", "--network-alias", "x"],
+            "--network-alias: only for bridge networks",
+        ),
+        (
+            &["--network", "lnt-e", "--network-alias", "bad name!"],
+            "\"bad name!\" is not a valid host name",
+        ),
         (&["--network", "slirp4netns:bogus=1"], "bogus"),
         // Fails after the address was leased: the lease goes back (the /29 below
         // would be one address short otherwise).
