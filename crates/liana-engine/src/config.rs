@@ -20,6 +20,9 @@
 //! default_subnet = "10.87.0.0/16"
 //! auto_subnets = "10.86.0.0/16"  # /24s of `network create` without --subnet
 //! firewall = "auto"            # nftables, iptables, auto (nftables if installed)
+//! dns_forward = ["127.0.0.53"] # where the networks' name servers send other names
+//!                              # (IP or IP:PORT); absent: the host's resolv.conf
+//!                              # name servers; []: nowhere (REFUSED)
 //!
 //! [runtimes.runsc]
 //! path = "/usr/bin/runsc"
@@ -110,6 +113,26 @@ pub struct NetworkSection {
     pub auto_subnets: String,
     /// NAT rules with `nftables`, `iptables`, or `auto` (nftables when installed).
     pub firewall: String,
+    /// Where the networks' name servers forward names that are not the network's;
+    /// `None`: the host's /etc/resolv.conf name servers.
+    pub dns_forward: Option<Vec<Upstream>>,
+}
+
+/// A name server to forward to: `IP` (port 53) or `IP:PORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Upstream(pub std::net::SocketAddr);
+
+impl TryFrom<String> for Upstream {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+            return Ok(Upstream(std::net::SocketAddr::new(ip, 53)));
+        }
+        s.parse()
+            .map(Upstream)
+            .map_err(|_| format!("dns_forward: {s:?} is not IP or IP:PORT"))
+    }
 }
 
 impl Default for NetworkSection {
@@ -122,6 +145,7 @@ impl Default for NetworkSection {
             default_subnet: "10.87.0.0/16".into(),
             auto_subnets: "10.86.0.0/16".into(),
             firewall: "auto".into(),
+            dns_forward: None,
         }
     }
 }
@@ -217,5 +241,23 @@ args = ["--network=none", "--platform=ptrace"]
         let d = Config::load(Path::new("/nonexistent/liana.toml"), false).unwrap();
         assert_eq!(d.engine.runtime, "liana");
         assert!(Config::load(Path::new("/nonexistent/liana.toml"), true).is_err());
+        let n = Config::parse(
+            Path::new("x"),
+            "[network]\ndns_forward = [\"10.0.0.1\", \"127.0.0.1:5353\"]\n",
+        )
+        .unwrap();
+        let f: Vec<String> = n
+            .network
+            .dns_forward
+            .unwrap()
+            .iter()
+            .map(|u| u.0.to_string())
+            .collect();
+        assert_eq!(f, ["10.0.0.1:53", "127.0.0.1:5353"]);
+        let e = Config::parse(Path::new("x"), "[network]\ndns_forward = [\"nope\"]\n").unwrap_err();
+        assert!(
+            format!("{:?}", e).contains("\\\"nope\\\" is not IP or IP:PORT"),
+            "{e:?}"
+        );
     }
 }

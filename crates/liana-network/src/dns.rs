@@ -1,10 +1,19 @@
-//! A minimal authoritative DNS responder for the containers of one network (like
-//! aardvark-dns): A records for container names, answered on the network's gateway
-//! address. Other names get REFUSED, so that resolvers move on to the next
-//! `nameserver` of /etc/resolv.conf (the host's); nothing is forwarded from here.
+//! A minimal DNS responder for the containers of one network (like aardvark-dns): A
+//! records for container names, answered on the network's gateway address. Other
+//! names are forwarded, query and answer untouched, to upstream name servers (the
+//! host's, a local stub resolver on 127.0.0.53 included: the responder runs on the
+//! host), each forward on a thread of its own; with no upstream they get REFUSED, so
+//! that resolvers move on to the next `nameserver` of their /etc/resolv.conf.
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Forwards in flight at most; beyond, SERVFAIL at once.
+const MAX_FORWARDS: usize = 128;
+/// How long one upstream has to answer.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A parsed question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +70,8 @@ pub fn parse_query(b: &[u8]) -> Option<Query> {
 pub const NOERROR: u16 = 0;
 /// Name error.
 pub const NXDOMAIN: u16 = 3;
+/// Server failure.
+pub const SERVFAIL: u16 = 2;
 /// Refused.
 pub const REFUSED: u16 = 5;
 
@@ -87,14 +98,60 @@ pub fn reply(packet: &[u8], q: &Query, answers: &[Ipv4Addr], rcode: u16) -> Vec<
     out
 }
 
+/// Asks `upstreams` in turn for `packet` and relays the first answer (with the query's
+/// id) to `client` through `sock`; SERVFAIL when none answers.
+fn forward(
+    sock: &UdpSocket,
+    packet: &[u8],
+    q: &Query,
+    client: SocketAddr,
+    upstreams: &[SocketAddr],
+) {
+    let mut buf = [0u8; 4096];
+    for up in upstreams {
+        let local: SocketAddr = if up.is_ipv4() {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let Ok(s) = UdpSocket::bind(local) else {
+            continue;
+        };
+        if s.set_read_timeout(Some(FORWARD_TIMEOUT)).is_err()
+            || s.connect(up).is_err()
+            || s.send(packet).is_err()
+        {
+            continue;
+        }
+        let deadline = std::time::Instant::now() + FORWARD_TIMEOUT;
+        while std::time::Instant::now() < deadline {
+            match s.recv(&mut buf) {
+                Ok(n) if n >= 12 && buf[..2] == packet[..2] => {
+                    let _ = sock.send_to(&buf[..n], client);
+                    return;
+                }
+                Ok(_) => continue, // not the answer to this query
+                Err(_) => break,
+            }
+        }
+    }
+    let _ = sock.send_to(&reply(packet, q, &[], SERVFAIL), client);
+}
+
 /// Serves queries on `sock` with `lookup` (name → addresses, None when the name is
-/// not ours) until `keep_going` says no (checked at least every second).
+/// not ours), forwarding other names to `upstreams` (REFUSED when there are none),
+/// until `keep_going` says no (checked at least every second).
 pub fn serve(
     sock: &UdpSocket,
     mut lookup: impl FnMut(&str) -> Option<Vec<Ipv4Addr>>,
+    upstreams: &[SocketAddr],
     mut keep_going: impl FnMut() -> bool,
 ) -> std::io::Result<()> {
     sock.set_read_timeout(Some(Duration::from_secs(1)))?;
+    let own = sock.local_addr()?;
+    let upstreams: Arc<Vec<SocketAddr>> =
+        Arc::new(upstreams.iter().copied().filter(|u| *u != own).collect());
+    let in_flight = Arc::new(AtomicUsize::new(0));
     let mut buf = [0u8; 1500];
     loop {
         match sock.recv_from(&mut buf) {
@@ -106,7 +163,20 @@ pub fn serve(
                     // Ours: A records; other types get an empty NOERROR.
                     Some(ips) if q.qtype == 1 => reply(&buf[..n], &q, &ips, NOERROR),
                     Some(_) => reply(&buf[..n], &q, &[], NOERROR),
-                    None => reply(&buf[..n], &q, &[], REFUSED),
+                    None if upstreams.is_empty() => reply(&buf[..n], &q, &[], REFUSED),
+                    None if in_flight.load(Ordering::Relaxed) >= MAX_FORWARDS => {
+                        reply(&buf[..n], &q, &[], SERVFAIL)
+                    }
+                    None => {
+                        let (sock, packet) = (sock.try_clone()?, buf[..n].to_vec());
+                        let (ups, count) = (upstreams.clone(), in_flight.clone());
+                        count.fetch_add(1, Ordering::Relaxed);
+                        std::thread::spawn(move || {
+                            forward(&sock, &packet, &q, from, &ups);
+                            count.fetch_sub(1, Ordering::Relaxed);
+                        });
+                        continue;
+                    }
                 };
                 let _ = sock.send_to(&out, from);
             }
@@ -167,6 +237,7 @@ mod tests {
             serve(
                 &s,
                 |name| (name == "web").then(|| vec![Ipv4Addr::new(10, 89, 0, 2)]),
+                &[],
                 || {
                     n += 1;
                     n < 3
@@ -184,6 +255,48 @@ mod tests {
         let n = c.recv(&mut b).unwrap();
         assert_eq!(u16::from_be_bytes([b[2], b[3]]) & 0xf, REFUSED);
         assert!(n > 12);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn forwards_other_names_upstream() {
+        // An upstream on loopback answering every A query with 192.0.2.77.
+        let up = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let up_addr = up.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 512];
+            while let Ok((n, from)) = up.recv_from(&mut b) {
+                let q = parse_query(&b[..n]).unwrap();
+                let _ = up.send_to(
+                    &reply(&b[..n], &q, &[Ipv4Addr::new(192, 0, 2, 77)], NOERROR),
+                    from,
+                );
+            }
+        });
+        let dead = UdpSocket::bind("127.0.0.1:0").unwrap(); // never answers
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = s.local_addr().unwrap();
+        let ups = [addr, dead.local_addr().unwrap(), up_addr];
+        let t = std::thread::spawn(move || {
+            let mut n = 0;
+            serve(
+                &s,
+                |_| None,
+                &ups,
+                || {
+                    n += 1;
+                    n < 5
+                },
+            )
+            .unwrap();
+        });
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+        c.send_to(&query("outside.example", 1), addr).unwrap();
+        let mut b = [0u8; 512];
+        let n = c.recv(&mut b).unwrap();
+        assert_eq!(&b[..2], &[0x12, 0x34]);
+        assert_eq!(&b[n - 4..n], &[192, 0, 2, 77]);
         t.join().unwrap();
     }
 }

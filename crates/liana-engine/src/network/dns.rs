@@ -1,8 +1,10 @@
 //! The name server of a bridge network: `liana network dns-serve NAME` (hidden),
 //! started at the first container start on the network, listening on the gateway's
-//! port 53, answering the names (and hostnames) of the containers leased on the
-//! network. It exits by itself once the bridge has had no port for a few seconds,
-//! and `network rm` stops it.
+//! port 53, answering the names (hostnames, aliases) of the containers leased on the
+//! network and forwarding other names to `[network] dns_forward`, by default the
+//! host's name servers (a stub resolver on 127.0.0.53 too, which the containers
+//! could not reach themselves). It exits by itself once the bridge has had no port
+//! for a few seconds, and `network rm` stops it.
 
 use std::net::{Ipv4Addr, UdpSocket};
 use std::os::unix::process::CommandExt;
@@ -82,6 +84,17 @@ impl Engine {
         (!out.is_empty()).then_some(out)
     }
 
+    /// Where names that are not a network's go: `[network] dns_forward`, or the host's
+    /// /etc/resolv.conf name servers.
+    fn dns_upstreams(&self) -> Vec<std::net::SocketAddr> {
+        match &self.config.network.dns_forward {
+            Some(list) => list.iter().map(|u| u.0).collect(),
+            None => {
+                host_name_servers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+            }
+        }
+    }
+
     /// `network dns-serve NAME`: runs the name server until the bridge stays empty.
     pub fn serve_dns(&self, name: &str) -> Result<()> {
         let net = self
@@ -96,11 +109,13 @@ impl Engine {
             let _ = std::fs::create_dir_all(d);
         }
         let _ = std::fs::write(&f, std::process::id().to_string());
+        let upstreams = self.dns_upstreams();
         let brif = format!("/sys/class/net/{}/brif", net.bridge);
         let mut idle = 0;
         let r = liana_network::dns::serve(
             &sock,
             |q| self.dns_lookup(name, q),
+            &upstreams,
             || {
                 let empty = std::fs::read_dir(&brif).map_or(true, |d| d.count() == 0);
                 idle = if empty { idle + 1 } else { 0 };
@@ -109,5 +124,30 @@ impl Engine {
         );
         let _ = std::fs::remove_file(&f);
         r.map_err(Error::sys(format!("serve names of network {name}")))
+    }
+}
+
+/// The `nameserver` addresses of a resolv.conf, port 53.
+fn host_name_servers(resolv_conf: &str) -> Vec<std::net::SocketAddr> {
+    resolv_conf
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some("nameserver")).then(|| w.next()).flatten()
+        })
+        .filter_map(|a| a.parse::<std::net::IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn host_name_servers() {
+        let s = super::host_name_servers(
+            "# x\nsearch example\nnameserver 127.0.0.53\nnameserver  10.0.0.1 \nnameserver bogus\nnameserver ::1\n",
+        );
+        let s: Vec<String> = s.iter().map(|a| a.to_string()).collect();
+        assert_eq!(s, ["127.0.0.53:53", "10.0.0.1:53", "[::1]:53"]);
     }
 }

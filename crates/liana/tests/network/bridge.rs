@@ -429,6 +429,58 @@ fn forward_policy_drop() {
     assert_eq!(leftovers(&l, &web), Vec::<String>::new());
 }
 
+/// The network's name server forwards names that are not the network's to
+/// `[network] dns_forward` (here a fake upstream on the host's loopback, which the
+/// container could not reach itself) and still answers the network's own names.
+#[test]
+fn name_server_forwards_other_names() {
+    let Some(fx) = fixture() else { return };
+    let up = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = up.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut b = [0u8; 512];
+        while let Ok((n, from)) = up.recv_from(&mut b) {
+            let Some(q) = liana_network::dns::parse_query(&b[..n]) else {
+                continue;
+            };
+            let (ips, rcode) = if q.name == "outside.test" {
+                (vec![std::net::Ipv4Addr::new(192, 0, 2, 77)], 0)
+            } else {
+                (vec![], liana_network::dns::NXDOMAIN)
+            };
+            let _ = up.send_to(&liana_network::dns::reply(&b[..n], &q, &ips, rcode), from);
+        }
+    });
+    let l = Instance::root(fx).with_config(&format!(
+        "[network]\ndefault = \"none\"\ndns_forward = [\"127.0.0.1:{port}\"]\n"
+    ));
+    let _net = TestNet::create(&l, "lnt-g", "10.89.220.0/24", "lnt-g");
+    let web = l.run_d(&[
+        "--network",
+        "lnt-g",
+        "--name",
+        "inside",
+        &fx.image(),
+        "sleep",
+        "600",
+    ]);
+    let out = l.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "lnt-g",
+        &fx.image(),
+        "sh",
+        "-c",
+        "nslookup outside.test 10.89.220.1; nslookup inside 10.89.220.1; \
+         nslookup nowhere.test 10.89.220.1 || echo nowhere-failed",
+    ]);
+    assert!(out.contains("Address: 192.0.2.77"), "{out}");
+    assert!(out.contains("Address: 10.89.220.2"), "{out}");
+    assert!(out.contains("nowhere-failed"), "{out}");
+    l.ok(&["rm", "-f", &web]);
+}
+
 #[test]
 fn ip_mac_dns_add_host() {
     let Some(fx) = fixture() else { return };
