@@ -166,6 +166,10 @@ pub struct State {
     pub exit_code: Option<i32>,
     /// Times started.
     pub start_count: u32,
+    /// The runtime's delete failed at the last exit: its state (and cgroup) are still
+    /// there, and `rm` or the next start deletes them first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub runtime_leftover: bool,
 }
 
 /// One container.

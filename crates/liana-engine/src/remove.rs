@@ -43,40 +43,49 @@ impl Engine {
     }
 
     fn finish(&self, c: &Container, exit: Option<(i32, String)>) -> Result<()> {
-        self.release(c);
+        let deleted = self.release(c);
         tracing::debug!(id = %c.id, "released");
-        if c.settings.rm {
+        if c.settings.rm && deleted.is_ok() {
             return self.remove_locked(c, true);
+        }
+        if let Err(e) = &deleted {
+            tracing::warn!(
+                "container {} kept: the runtime could not delete it ({}); `liana rm` tries again",
+                c.name,
+                crate::error_chain(e)
+            );
         }
         self.db()?.update(&c.id, |r| {
             r.state.status = Some(Status::Exited);
             r.state.pid = 0;
             r.state.exit_code = Some(exit.as_ref().map_or(-1, |e| e.0));
             r.state.finished_at = exit.map(|e| e.1);
+            r.state.runtime_leftover = deleted.is_err();
         })?;
         Ok(())
     }
 
-    /// Deletes the runtime's state and unmounts the root file system.
-    fn release(&self, c: &Container) {
+    /// Deletes the runtime's state and unmounts the root file system; the runtime's
+    /// last error if it could not delete the container (everything else still goes).
+    fn release(&self, c: &Container) -> Result<()> {
+        let mut deleted = Ok(());
         match self.runtime(&c.settings.runtime) {
             Ok(rt) => {
                 // A process that is still exiting keeps its cgroup busy for a moment
                 // (the runtime retries for about a second); on a loaded machine that can
-                // run out, and the container's record is about to go: try again rather
-                // than leave a cgroup and runtime state behind.
+                // run out: try again rather than leave a cgroup and runtime state behind.
                 let mut tries = 0;
                 while let Err(e) = rt.delete(&c.id, true) {
                     tries += 1;
+                    tracing::debug!("runtime delete {}: {}", c.id, crate::error_chain(&e));
                     if tries == 3 {
-                        tracing::warn!("runtime delete {}: {}", c.id, crate::error_chain(&e));
+                        deleted = Err(e.into());
                         break;
                     }
-                    tracing::debug!("runtime delete {}: {}", c.id, crate::error_chain(&e));
                     std::thread::sleep(std::time::Duration::from_millis(200));
                 }
             }
-            Err(e) => tracing::warn!("cleanup {}: {e}", c.id),
+            Err(e) => deleted = Err(e),
         }
         // Some external runtimes leave the (empty) cgroup the engine gave the container
         // behind after their delete (runsc on cgroup v1 does): remove what is left of it.
@@ -93,6 +102,7 @@ impl Engine {
                 tracing::warn!("cleanup {}: {e}", c.id);
             }
         }
+        deleted
     }
 
     /// Removes a container; a running one only with `force` (it is killed first).
@@ -115,8 +125,17 @@ impl Engine {
             // Removed meanwhile (--rm).
             return Ok(id);
         };
-        if c.state.status == Some(Status::Running) {
-            self.release(&c);
+        if c.state.status == Some(Status::Running) || c.state.runtime_leftover {
+            // Not removed while the runtime still holds it: nothing would delete it
+            // later. The record stays (marked) for another `rm`.
+            if let Err(e) = self.release(&c) {
+                self.db()?.update(&id, |r| {
+                    r.state.status = Some(Status::Exited);
+                    r.state.pid = 0;
+                    r.state.runtime_leftover = true;
+                })?;
+                return Err(e);
+            }
         }
         self.remove_locked(&c, volumes)?;
         Ok(id)

@@ -248,6 +248,7 @@ fn running_state(pid: i32, monitor: i32) -> crate::record::State {
         finished_at: None,
         exit_code: None,
         start_count: 1,
+        runtime_leftover: false,
     }
 }
 
@@ -263,6 +264,9 @@ impl Engine {
             if !crate::mount::is_mounted(&target) {
                 crate::mount::mount_rootfs(&self.rootfs_mounts(c)?, &target)?;
             }
+        }
+        if c.state.runtime_leftover {
+            self.runtime(&c.settings.runtime)?.delete(&c.id, true)?;
         }
         let run_dir = self.paths.run_dir(&c.id);
         let _ = std::fs::remove_file(run_dir.join("exit"));
