@@ -67,34 +67,7 @@ pub fn delete(container_id: &str) -> Result<(), NftError> {
         return Ok(());
     }
     let chain = chain_name(container_id);
-    let rules = run(
-        &["iptables-save", "-t", "filter"],
-        None,
-        "iptables-save -t filter",
-    )?;
-    let mut s = String::from("*filter\n");
-    let mut any = false;
-    let j = jump(&chain);
-    for l in rules.lines() {
-        if l == format!("-A {j}") {
-            s.push_str(&format!("-D {j}\n"));
-            any = true;
-        }
-    }
-    if rules.lines().any(|l| l.starts_with(&format!(":{chain} "))) {
-        s.push_str(&format!("-F {chain}\n-X {chain}\n"));
-        any = true;
-    }
-    if !any {
-        return Ok(());
-    }
-    s.push_str("COMMIT\n");
-    run(
-        &["iptables-restore", "--noflush", "-w"],
-        Some(&s),
-        &format!("iptables: delete chain {chain}"),
-    )
-    .map(drop)
+    crate::iptables::remove_chains("filter", &[jump(&chain)], std::slice::from_ref(&chain))
 }
 
 #[cfg(test)]

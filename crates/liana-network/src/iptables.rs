@@ -89,20 +89,34 @@ pub fn apply(container_id: &str, n: &ContainerNat<'_>) -> Result<(), NftError> {
 /// Removes a container's chains and the jumps to them; missing ones are fine.
 pub fn delete(container_id: &str) -> Result<(), NftError> {
     let chain = chain_name(container_id);
+    remove_chains(
+        "nat",
+        &jumps(&chain),
+        &[chain.clone(), format!("{chain}-P")],
+    )
+}
+
+/// Removes `chains` of `table` and the rules `jumps` (`CHAIN -j TARGET`) that lead to
+/// them, in one `iptables-restore --noflush`; the ones not there are skipped.
+pub(crate) fn remove_chains(
+    table: &str,
+    jumps: &[String],
+    chains: &[String],
+) -> Result<(), NftError> {
     let rules = run(
-        &["iptables-save", "-t", "nat"],
+        &["iptables-save", "-t", table],
         None,
-        "iptables-save -t nat",
+        &format!("iptables-save -t {table}"),
     )?;
-    let mut s = String::from("*nat\n");
+    let mut s = format!("*{table}\n");
     let mut any = false;
-    for j in jumps(&chain) {
+    for j in jumps {
         if rules.lines().any(|l| l == format!("-A {j}")) {
             s.push_str(&format!("-D {j}\n"));
             any = true;
         }
     }
-    for c in [chain.clone(), format!("{chain}-P")] {
+    for c in chains {
         if rules.lines().any(|l| l.starts_with(&format!(":{c} "))) {
             s.push_str(&format!("-F {c}\n-X {c}\n"));
             any = true;
@@ -115,7 +129,7 @@ pub fn delete(container_id: &str) -> Result<(), NftError> {
     run(
         &["iptables-restore", "--noflush", "-w"],
         Some(&s),
-        &format!("iptables: delete chain {chain}"),
+        &format!("iptables: delete chains {}", chains.join(", ")),
     )
     .map(drop)
 }

@@ -44,6 +44,20 @@ fn net_err(id: &str) -> impl FnOnce(NetError) -> Error + '_ {
     }
 }
 
+/// Rewrites a bind-mounted file in place (a rename would not reach the container):
+/// left alone when unchanged, else overwritten from the start and then cut to length,
+/// so that a process reading it meanwhile (the container that was just started, its
+/// peers) never finds it empty, as it would between a truncation and the write.
+fn rewrite_in_place(f: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    if std::fs::read(f).is_ok_and(|old| old == text.as_bytes()) {
+        return Ok(());
+    }
+    let file = std::fs::OpenOptions::new().write(true).open(f)?;
+    file.write_all_at(text.as_bytes(), 0)?;
+    file.set_len(text.len() as u64)
+}
+
 /// A name DNS and /etc/hosts can carry: dot-separated labels of 1-63 letters, digits,
 /// '-' and '_', not starting or ending with '-', 253 bytes at most.
 fn valid_dns_name(n: &str) -> bool {
@@ -429,7 +443,7 @@ impl Engine {
             let text = self.hosts_text(c, &members);
             let f = self.paths.container_dir(&c.id).join("hosts");
             if f.exists() {
-                if let Err(e) = std::fs::write(&f, text) {
+                if let Err(e) = rewrite_in_place(&f, &text) {
                     tracing::warn!("update {}: {e}", f.display());
                 }
             }

@@ -375,14 +375,14 @@ fn filter_rules() -> String {
 fn forward_policy_drop() {
     let Some(fx) = fixture() else { return };
     let l = Instance::root(fx);
-    let _net = TestNet::create(&l, "lnt-f", "10.89.219.0/24", "lnt-f");
+    let _net = TestNet::create(&l, "lnt-w", "10.89.219.0/24", "lnt-w");
     let inet = Internet::new(219, "internet-ok");
     let port = free_port();
     let publish = format!("{port}:80");
     let drop_policy = ForwardDrop::set();
     let web = l.run_d(&[
         "--network",
-        "lnt-f",
+        "lnt-w",
         "-p",
         &publish,
         &fx.image(),
