@@ -21,7 +21,7 @@ pub struct Ignore {
     rules: Vec<Rule>,
 }
 
-fn clean_segments(p: &str) -> Vec<String> {
+pub(crate) fn clean_segments(p: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in p.split('/') {
         match s {

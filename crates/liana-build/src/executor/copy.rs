@@ -19,8 +19,13 @@ use crate::parser::{CopyArgs, Instruction};
 /// One resolved source.
 #[derive(Debug, Clone)]
 enum Source {
-    /// A host path; `rel` is its context-relative name (for .dockerignore), if any.
-    Path { host: PathBuf, rel: Option<String> },
+    /// A host path; `rel` is its context-relative name (for .dockerignore), if any;
+    /// `keep` the path it keeps under the destination (`--parents`).
+    Path {
+        host: PathBuf,
+        rel: Option<String>,
+        keep: Option<String>,
+    },
     /// Inline content (heredoc).
     Inline { name: String, content: String },
     /// A downloaded file (ADD of a URL), and its name.
@@ -442,9 +447,20 @@ impl Builder<'_> {
                 )));
             }
             globbed |= crate::context::has_glob(&s);
+            // --parents: the path kept under the destination starts after a `/./`.
+            let strip = s
+                .find("/./")
+                .map_or(0, |i| crate::context::clean_segments(&s[..i]).len());
+            let keep = |rel: &str| {
+                c.parents.then(|| {
+                    let segs = crate::context::clean_segments(rel);
+                    segs[strip.min(segs.len())..].join("/")
+                })
+            };
             if from.is_some() {
                 hasher.update(format!("from\0{s}\0").as_bytes());
                 sources.push(Source::Path {
+                    keep: keep(&s),
                     host: PathBuf::from(s),
                     rel: None,
                 });
@@ -454,6 +470,7 @@ impl Builder<'_> {
                 hash_tree(&mut hasher, &host, &rel).map_err(BuildError::io("read", &host))?;
                 sources.push(Source::Path {
                     host,
+                    keep: keep(&rel),
                     rel: Some(rel),
                 });
             }
@@ -480,6 +497,7 @@ impl Builder<'_> {
                 from_stage.as_ref().map(|s| s.key.as_str()).unwrap_or(""),
                 hasher.finish().as_ref(),
                 &format!("{:?}", c.exclude),
+                if c.parents { "parents" } else { "" },
             ],
         );
         let multiple = sources.len() > 1 || globbed;
@@ -559,7 +577,11 @@ impl Builder<'_> {
                         a2.chmod = Some(chmod.unwrap_or(0o600));
                         Copier { attrs: a2, ..cp }.finish(&p, &m, false)?;
                     }
-                    Source::Path { host, rel } => {
+                    Source::Path {
+                        host,
+                        rel,
+                        keep: under,
+                    } => {
                         let (host, keep) = match &src_root {
                             Some(sr) => {
                                 let r = sr.resolve(host).map_err(|_| {
@@ -584,7 +606,9 @@ impl Builder<'_> {
                             unpack(&host, kind, &root.path().join(r))?;
                             continue;
                         }
-                        let target = if is_dir || !dest_dir {
+                        let target = if let Some(k) = under.as_deref().filter(|k| !k.is_empty()) {
+                            format!("{base}/{k}")
+                        } else if is_dir || !dest_dir {
                             dest_abs.clone()
                         } else {
                             let name = host

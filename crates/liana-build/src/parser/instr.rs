@@ -84,6 +84,9 @@ pub struct CopyArgs {
     pub chmod: Option<String>,
     /// `--link`.
     pub link: bool,
+    /// `--parents`: sources keep their path (below a `/./` pivot, if any) under the
+    /// destination.
+    pub parents: bool,
     /// `--checksum` (ADD of a URL).
     pub checksum: Option<String>,
     /// `--exclude` patterns.
@@ -330,6 +333,7 @@ fn parse_copy(l: &Logical, add: bool, args: &str, esc: char) -> Result<CopyArgs,
         chown: None,
         chmod: None,
         link: false,
+        parents: false,
         checksum: None,
         exclude: Vec::new(),
         heredocs: l.heredocs.iter().map(Heredoc::from).collect(),
@@ -342,7 +346,8 @@ fn parse_copy(l: &Logical, add: bool, args: &str, esc: char) -> Result<CopyArgs,
             "link" => c.link = v.as_deref() != Some("false"),
             "exclude" => c.exclude.push(need_value(l.line, kw, &k, v)?),
             "checksum" if add => c.checksum = Some(need_value(l.line, kw, &k, v)?),
-            "keep-git-dir" | "parents" => {}
+            "parents" => c.parents = v.as_deref() != Some("false"),
+            "keep-git-dir" => {}
             _ => return Err(unknown_flag(l.line, kw, &k)),
         }
     }

@@ -323,3 +323,40 @@ fn independent_stages_run_at_the_same_time() {
     o.ok("parallel stages");
     assert_eq!(l.ok(&["run", "--rm", "par", "cat", "/a", "/b"]), "a\nb\n");
 }
+
+#[test]
+fn copy_parents_keeps_source_paths() {
+    let Some(fx) = fx() else { return };
+    let l = Instance::root(fx);
+    let df = format!(
+        "FROM {}\n\
+         COPY --parents x/a.txt y /p/\n\
+         COPY --parents ./deep/./keep/c.txt /q/\n\
+         COPY --parents */*.txt /g/\n\
+         COPY x/a.txt y /flat/\n",
+        fx.image()
+    );
+    let ctx = context(
+        &l,
+        "ctx",
+        &[
+            ("Dockerfile", &df),
+            ("x/a.txt", "a"),
+            ("y/b.txt", "b"),
+            ("deep/keep/c.txt", "c"),
+        ],
+    );
+    build(&l, &ctx, &["-t", "parents"]).ok("COPY --parents");
+    let out = l.ok(&[
+        "run",
+        "--rm",
+        "parents",
+        "sh",
+        "-c",
+        "cd / && find p q g flat -type f | sort",
+    ]);
+    assert_eq!(
+        out,
+        "flat/a.txt\nflat/b.txt\ng/x/a.txt\ng/y/b.txt\np/x/a.txt\np/y/b.txt\nq/keep/c.txt\n"
+    );
+}
