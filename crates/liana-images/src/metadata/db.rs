@@ -158,9 +158,30 @@ impl Db {
         &self.path
     }
 
+    /// [`Db::try_connect`], again while another process holds a lock SQLite will not
+    /// wait for: processes opening a new database at once switch it to WAL mode and
+    /// record its schema, and SQLite answers one of two such lock upgrades with BUSY at
+    /// once rather than let them wait for each other.
+    fn connect(&self) -> Result<Connection, DbError> {
+        let start = std::time::Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match self.try_connect() {
+                Err(DbError::Sqlite { source, .. })
+                    if source.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                        && start.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                r => return r,
+            }
+        }
+    }
+
     /// Opens the connection: WAL mode, durable commits, a long busy wait, and the
     /// schema checked (or recorded, with the tables, in a new database).
-    fn connect(&self) -> Result<Connection, DbError> {
+    fn try_connect(&self) -> Result<Connection, DbError> {
         let err = |e| sqlite_err(&self.path, e);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
