@@ -62,6 +62,8 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<u64>,
     /// `--secret id=,src=`.
     pub secrets: BTreeMap<String, PathBuf>,
+    /// `--ssh ID=SOCKET`: agent sockets.
+    pub ssh: BTreeMap<String, PathBuf>,
     /// `--squash`: one layer on top of the base.
     pub squash: bool,
     /// How to pull base images.

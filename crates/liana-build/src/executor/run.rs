@@ -109,8 +109,40 @@ impl Builder<'_> {
         views: &mut Vec<super::step::View<'v>>,
     ) -> Result<Vec<String>, BuildError> {
         let mut targets = Vec::new();
+        let mut agents = 0;
         for m in &r.mounts {
             let target = match m.kind.as_str() {
+                "ssh" => {
+                    let id = m
+                        .options
+                        .get("id")
+                        .cloned()
+                        .unwrap_or_else(|| "default".into());
+                    let t = m
+                        .target()
+                        .map(String::from)
+                        .unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{agents}"));
+                    match self.opts.ssh.get(&id) {
+                        Some(sock) => vols.push(ResolvedMount {
+                            source: sock.clone(),
+                            destination: t.clone(),
+                            read_only: false,
+                            options: Vec::new(),
+                        }),
+                        None if m.options.get("required").map(String::as_str) == Some("true") => {
+                            return Err(BuildError::Invalid(format!(
+                                "ssh agent {id:?} is required but no --ssh {id} was given"
+                            )))
+                        }
+                        None => continue,
+                    }
+                    // The first agent is the process's SSH_AUTH_SOCK, as BuildKit sets it.
+                    if agents == 0 {
+                        o.env.push(format!("SSH_AUTH_SOCK={t}"));
+                    }
+                    agents += 1;
+                    t
+                }
                 "secret" => {
                     let id = m.options.get("id").cloned().unwrap_or_default();
                     let t = m

@@ -39,6 +39,10 @@ pub struct BuildArgs {
     /// A secret for `RUN --mount=type=secret`: id=ID,src=FILE; repeatable.
     #[arg(long, value_name = "id=ID,src=FILE")]
     pub secret: Vec<String>,
+    /// An SSH agent for `RUN --mount=type=ssh`: ID (the agent of $SSH_AUTH_SOCK) or
+    /// ID=SOCKET; repeatable.
+    #[arg(long, value_name = "ID[=SOCKET]")]
+    pub ssh: Vec<String>,
     /// A label KEY=VALUE for the image; repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
@@ -158,6 +162,31 @@ pub fn build(env: &HostEnv, a: BuildArgs) -> anyhow::Result<i32> {
         }
         secrets.insert(id, src);
     }
+    let mut ssh = BTreeMap::new();
+    for s in &a.ssh {
+        let (id, sock) = match s.split_once('=') {
+            Some((id, p)) => (id.to_string(), PathBuf::from(p)),
+            None => (
+                s.clone(),
+                std::env::var_os("SSH_AUTH_SOCK")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+                    .with_context(|| format!("--ssh {s}: SSH_AUTH_SOCK is not set"))?,
+            ),
+        };
+        if id.is_empty() || id.contains(',') {
+            bail!("--ssh {s}: bad id {id:?}");
+        }
+        if !std::fs::metadata(&sock)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+        {
+            bail!(
+                "--ssh {id}: {} is not a socket (only agent sockets are supported, not key files)",
+                sock.display()
+            );
+        }
+        ssh.insert(id, sock);
+    }
     let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.is_empty() => Some(
             v.parse()
@@ -177,6 +206,7 @@ pub fn build(env: &HostEnv, a: BuildArgs) -> anyhow::Result<i32> {
         compression,
         source_date_epoch,
         secrets,
+        ssh,
         squash: a.squash,
         pull_options: PullOptions {
             remote: env.remote(&a.remote)?,

@@ -360,3 +360,76 @@ fn copy_parents_keeps_source_paths() {
         "flat/a.txt\nflat/b.txt\ng/x/a.txt\ng/y/b.txt\np/x/a.txt\np/y/b.txt\nq/keep/c.txt\n"
     );
 }
+
+/// `RUN --mount=type=ssh` with `--ssh ID=SOCKET`: the agent's socket at BuildKit's
+/// path with SSH_AUTH_SOCK set, not left in the image; a required agent not given is an
+/// error naming it.
+#[test]
+fn run_mount_ssh_agent() {
+    let Some(fx) = fx() else { return };
+    let l = Instance::root(fx);
+    let sock = l.path().join("agent.sock");
+    let out = std::process::Command::new("ssh-agent")
+        .arg("-a")
+        .arg(&sock)
+        .output()
+        .expect("ssh-agent (openssh-client)");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let pid: i32 = text
+        .split("SSH_AGENT_PID=")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|p| p.parse().ok())
+        .expect("agent pid");
+    let df = format!(
+        "FROM {}\n\
+         RUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo \"agent at $SSH_AUTH_SOCK\" > /seen\n\
+         RUN --mount=type=ssh,id=other,target=/a.sock test ! -e /a.sock && echo skipped > /optional\n",
+        fx.image()
+    );
+    let ctx = context(&l, "ctx", &[("Dockerfile", &df)]);
+    let ssh = format!("default={}", sock.display());
+    let o = build(&l, &ctx, &["--ssh", &ssh, "-t", "ssh"]);
+    let bad = build(
+        &l,
+        &context(
+            &l,
+            "ctx2",
+            &[(
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nRUN --mount=type=ssh,required=true true\n",
+                    fx.image()
+                ),
+            )],
+        ),
+        &[],
+    );
+    // SAFETY: kill takes integers; the pid is the agent this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    o.ok("RUN --mount=type=ssh");
+    assert_eq!(
+        l.ok(&["run", "--rm", "ssh", "cat", "/seen", "/optional"]),
+        "agent at /run/buildkit/ssh_agent.0\nskipped\n"
+    );
+    assert_eq!(
+        l.ok(&[
+            "run",
+            "--rm",
+            "ssh",
+            "sh",
+            "-c",
+            "test -e /run/buildkit || echo clean"
+        ]),
+        "clean\n"
+    );
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr
+            .contains("ssh agent \"default\" is required but no --ssh default was given"),
+        "{}",
+        bad.stderr
+    );
+    assert_clean(&l);
+}
