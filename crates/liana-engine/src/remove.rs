@@ -108,8 +108,23 @@ impl Engine {
     /// Removes a container; a running one only with `force` (it is killed first).
     /// `volumes` also removes its anonymous volumes. Returns its id.
     pub fn remove(&self, needle: &str, force: bool, volumes: bool) -> Result<String> {
-        let c = self.lookup(needle)?;
+        let mut c = self.lookup(needle)?;
         let id = c.id.clone();
+        // An exit file means the process has ended and its monitor is finishing the
+        // clean-up (`wait` has returned already): not running; let the monitor finish
+        // rather than race it.
+        if read_exit_file(&self.paths.exit_file(&id)).is_some() {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while c.observe(&self.paths).0 == Status::Running
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+                match self.db()?.get(&id)? {
+                    Some(now) => c = now,
+                    None => return Ok(id), // --rm: its clean-up removed it
+                }
+            }
+        }
         if c.observe(&self.paths).0 == Status::Running {
             if !force {
                 return Err(Error::InvalidState {

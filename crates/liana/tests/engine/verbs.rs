@@ -342,3 +342,18 @@ fn lifecycle_verbs() {
     l.eventually(10, "--rm removal", || !l.all_ids().contains(&r));
     std::thread::sleep(Duration::from_millis(10));
 }
+
+/// `rm` right after `wait` returned: the process has ended while its monitor still
+/// finishes the clean-up; rm waits for it instead of calling the container running.
+#[test]
+fn rm_right_after_wait() {
+    let Some(fx) = fixture() else { return };
+    let l = Instance::root(fx);
+    let img = fx.image();
+    for _ in 0..5 {
+        let id = l.run_d(&[&img, "true"]);
+        assert_eq!(l.ok(&["wait", &id]).trim(), "0");
+        l.ok(&["rm", &id]);
+    }
+    assert_eq!(l.ok(&["ps", "-aq"]).trim(), "");
+}
