@@ -6,7 +6,7 @@
 #   3. `liana pull` it, `liana run` it (foreground and detached: ps, exec, logs, stop),
 #      on a bridge network (a name resolved between containers, a port published on
 #      127.0.0.1), then the same image through `liana-runtime` alone (`spec` + `run`).
-# Everything lives in a temporary directory (private --root/--runroot); the registry and
+# Everything lives in a temporary directory (private --root/--runroot, removed at exit); the registry and
 # the containers are stopped at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +33,7 @@ cleanup() {
   "${L[@]}" network rm demo-net >/dev/null 2>&1
   [ -f "$demo/registry/registry.pid" ] && kill "$(cat "$demo/registry/registry.pid")" 2>/dev/null
   awk -v d="$demo/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  grep -q " $demo/" /proc/mounts || rm -rf "$demo"
 }
 trap cleanup EXIT
 

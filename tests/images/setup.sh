@@ -6,7 +6,8 @@
 # (plain, basic auth, token auth, TLS; ports from $LIANA_TEST_PORT, default 15000..15003,
 # token server 15102) and pushes the images with skopeo. Writes DIR/env (KEY=VALUE).
 # With --owner PID a watcher stops everything when PID exits (the test process), so a
-# test run never leaves servers behind. Idempotent. Stop explicitly with teardown.sh DIR.
+# test run leaves neither servers nor DIR behind. Idempotent. Stop explicitly with
+# teardown.sh DIR [--rm].
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -39,10 +40,10 @@ fi
 "$HERE/registry.sh" "$DIR/tls" $((BASE + 3)) tls
 
 if [ -n "$OWNER" ]; then
-  # stops the servers when the owning process is gone
+  # stops the servers and removes DIR when the owning process is gone
   setsid bash -c '
     while kill -0 '"$OWNER"' 2>/dev/null; do sleep 1; done
-    exec "'"$HERE"'/teardown.sh" "'"$DIR"'"' </dev/null >/dev/null 2>&1 &
+    exec "'"$HERE"'/teardown.sh" "'"$DIR"'" --rm' </dev/null >/dev/null 2>&1 &
   echo $! >"$DIR/watcher.pid"
 fi
 

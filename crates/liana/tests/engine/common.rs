@@ -24,7 +24,6 @@ pub struct Fixture {
     pub registries_conf: PathBuf,
     /// liana.toml with the runsc entry.
     pub config: PathBuf,
-    _dir: tempfile::TempDir,
 }
 
 impl Fixture {
@@ -71,11 +70,6 @@ pub fn fixture() -> Option<&'static Fixture> {
             eprintln!("skipped: the engine tests need root (real containers, test user, packages)");
             return None;
         }
-        let dir = tempfile::Builder::new()
-            .prefix("liana-engine-it-")
-            .tempdir()
-            .unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let setup_dir =
             std::env::temp_dir().join(format!("liana-engine-registry-{}", std::process::id()));
         let out = Command::new(repo_root().join("tests/engine/setup.sh"))
@@ -98,7 +92,14 @@ pub fn fixture() -> Option<&'static Fixture> {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
             })
             .collect();
-        let bin = dir.path().join("bin");
+        // Inside the set-up's directory, which its watcher removes when this process
+        // ends (a static is never dropped, so a TempDir here would stay).
+        let dir = setup_dir.join("fixture");
+        std::fs::create_dir_all(&dir).unwrap();
+        for d in [&setup_dir, &dir] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let bin = dir.join("bin");
         std::fs::create_dir(&bin).unwrap();
         std::fs::copy(env!("CARGO_BIN_EXE_liana"), bin.join("liana")).unwrap();
         let _ = Command::new("strip")
@@ -113,7 +114,7 @@ pub fn fixture() -> Option<&'static Fixture> {
             std::fs::set_permissions(f.unwrap().path(), std::fs::Permissions::from_mode(0o755))
                 .unwrap();
         }
-        let registries_conf = dir.path().join("registries.conf");
+        let registries_conf = dir.join("registries.conf");
         std::fs::write(
             &registries_conf,
             format!(
@@ -122,7 +123,7 @@ pub fn fixture() -> Option<&'static Fixture> {
             ),
         )
         .unwrap();
-        let config = dir.path().join("liana.toml");
+        let config = dir.join("liana.toml");
         std::fs::write(
             &config,
             // The engine tests keep containers off the network (they test other
@@ -139,7 +140,6 @@ pub fn fixture() -> Option<&'static Fixture> {
             bin,
             registries_conf,
             config,
-            _dir: dir,
         })
     })
     .as_ref()
