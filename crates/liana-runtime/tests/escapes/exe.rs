@@ -100,8 +100,7 @@ fn cve_2019_5736_exec_cannot_overwrite_the_runtime() {
         wait_for_file(&rootfs.join("tmp/attack.json"), 70.0),
         "attacker gave no summary"
     );
-    let summary: Value =
-        serde_json::from_slice(&read_file(&rootfs.join("tmp/attack.json"))).unwrap();
+    let summary = read_summary(&rootfs.join("tmp/attack.json"));
     let modified = read_file(&bin) != before;
     if modified {
         // Restore it so that the clean-up can run it.
@@ -241,8 +240,7 @@ fn cve_2016_9962_exec_stage_fds_are_out_of_reach() {
     }
     fs::write(rootfs.join("tmp/attack-stop"), "1").unwrap();
     assert!(wait_for_file(&rootfs.join("tmp/attack.json"), 70.0));
-    let summary: Value =
-        serde_json::from_slice(&read_file(&rootfs.join("tmp/attack.json"))).unwrap();
+    let summary = read_summary(&rootfs.join("tmp/attack.json"));
     rt.ok(&["delete", "--force", &id]);
     drop(agent);
     assert_eq!(
@@ -253,4 +251,17 @@ fn cve_2016_9962_exec_stage_fds_are_out_of_reach() {
     // The attacker saw the set-up stages, or the test proves nothing.
     assert!(summary["seen"].as_u64().unwrap() >= 5, "{summary}");
     assert_gone(&rt, &b, &id);
+}
+
+/// The attacker's JSON summary; it may still be writing it when the file appears, so
+/// read until it parses (10 s at most).
+fn read_summary(p: &std::path::Path) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        match serde_json::from_slice(&read_file(p)) {
+            Ok(v) => return v,
+            Err(e) if start.elapsed().as_secs() >= 10 => panic!("{}: {e}", p.display()),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
 }
