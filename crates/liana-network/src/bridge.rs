@@ -208,8 +208,17 @@ fn setup_inner(a: &Attachment<'_>) -> Result<(), NetError> {
         crate::Firewall::Nftables => nft::apply(&nat)?,
         crate::Firewall::Iptables => crate::iptables::apply(a.container_id, &nat)?,
     }
-    crate::forward::apply(a.container_id, a.ip)?;
+    if crate::forward::apply(a.container_id, a.ip)? {
+        std::fs::write(forward_marker(a.netns), "")
+            .map_err(op(format!("record forward rules of {}", a.container_id)))?;
+    }
     Ok(())
+}
+
+/// Next to the namespace file: set-up installed FORWARD accept rules
+/// ([`crate::forward`]) that teardown must remove.
+fn forward_marker(netns_path: &Path) -> std::path::PathBuf {
+    netns_path.with_extension("forward")
 }
 
 /// Removes the container's NAT table, veth pair and namespace; every step runs, and
@@ -233,8 +242,15 @@ pub fn teardown(container_id: &str, netns_path: &Path, firewall: crate::Firewall
         if let Err(e) = r {
             errs.push(e.into());
         }
-        if let Err(e) = crate::forward::delete(container_id) {
-            errs.push(e.into());
+        // Only where set-up installed them: spares the hot path an iptables-save.
+        let marker = forward_marker(netns_path);
+        if marker.exists() {
+            match crate::forward::delete(container_id) {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&marker);
+                }
+                Err(e) => errs.push(e.into()),
+            }
         }
     }
     match nl {

@@ -6,12 +6,12 @@
 //! Per container, chain `LIANA-<12 hex>-F` in the filter table, jumped to first from
 //! FORWARD: what leaves the container's address, replies to it, and connections DNAT'd
 //! to it (its published ports). Installed only where `iptables` exists and the policy is
-//! DROP; removed at teardown wherever it exists, with one `iptables-restore --noflush`
-//! each way.
+//! DROP (set-up leaves a marker next to the namespace file); removed at the teardown of
+//! a container with the marker, with one `iptables-restore --noflush` each way.
 
 use std::net::Ipv4Addr;
 
-use crate::iptables::run;
+use crate::nft::run;
 use crate::nft::NftError;
 
 /// The forward chain of a container.

@@ -4,10 +4,7 @@
 //! POSTROUTING) in the nat table, installed and removed with one `iptables-restore
 //! --noflush` each.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use crate::nft::{ContainerNat, NftError};
+use crate::nft::{run, ContainerNat, NftError};
 
 /// The DNAT chain of a container.
 pub fn chain_name(container_id: &str) -> String {
@@ -48,30 +45,6 @@ pub fn script(chain: &str, n: &ContainerNat<'_>) -> String {
     }
     s.push_str("COMMIT\n");
     s
-}
-
-pub(crate) fn run(args: &[&str], input: Option<&str>, what: &str) -> Result<String, NftError> {
-    let mut c = Command::new(args[0]);
-    c.args(&args[1..])
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().map_err(NftError::Spawn)?;
-    if let (Some(s), Some(mut w)) = (input, child.stdin.take()) {
-        let _ = w.write_all(s.as_bytes());
-    }
-    let out = child.wait_with_output().map_err(NftError::Spawn)?;
-    if out.status.success() {
-        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
-    }
-    Err(NftError::Failed {
-        what: what.into(),
-        message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-    })
 }
 
 /// Installs (or replaces) a container's chains.

@@ -74,15 +74,17 @@ pub fn script(n: &ContainerNat<'_>) -> String {
     )
 }
 
-fn nft(args: &[&str], input: Option<&str>, what: &str) -> Result<(), NftError> {
-    let mut c = Command::new("nft");
-    c.args(args)
+/// Runs `args` (the command first) with `input` on stdin; its stdout, or an error with
+/// its stderr naming `what`. Shared by the nft and iptables back ends.
+pub(crate) fn run(args: &[&str], input: Option<&str>, what: &str) -> Result<String, NftError> {
+    let mut c = Command::new(args[0]);
+    c.args(&args[1..])
         .stdin(if input.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
         })
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = c.spawn().map_err(NftError::Spawn)?;
     if let (Some(s), Some(mut w)) = (input, child.stdin.take()) {
@@ -90,7 +92,7 @@ fn nft(args: &[&str], input: Option<&str>, what: &str) -> Result<(), NftError> {
     }
     let out = child.wait_with_output().map_err(NftError::Spawn)?;
     if out.status.success() {
-        return Ok(());
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
     Err(NftError::Failed {
         what: what.into(),
@@ -100,22 +102,24 @@ fn nft(args: &[&str], input: Option<&str>, what: &str) -> Result<(), NftError> {
 
 /// Installs (or replaces) a container's table.
 pub fn apply(n: &ContainerNat<'_>) -> Result<(), NftError> {
-    nft(
-        &["-f", "-"],
+    run(
+        &["nft", "-f", "-"],
         Some(&script(n)),
         &format!("add table {}", n.table),
     )
+    .map(drop)
 }
 
 /// Deletes a container's table; a missing one is fine.
 pub fn delete(table: &str) -> Result<(), NftError> {
     // "add" first makes the delete succeed when the table is missing, in one
     // transaction.
-    nft(
-        &["-f", "-"],
+    run(
+        &["nft", "-f", "-"],
         Some(&format!("add table ip {table}\ndelete table ip {table}\n")),
         &format!("delete table {table}"),
     )
+    .map(drop)
 }
 
 #[cfg(test)]

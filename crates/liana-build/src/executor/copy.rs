@@ -547,35 +547,35 @@ impl Builder<'_> {
                 owners: b.engine.rootless().then_some(&owners),
             };
             let base = dest_abs.trim_end_matches('/');
+            // A heredoc or a download: one file named `name` (in a directory
+            // destination), then its mode (`--chmod`, else `mode`) and owner.
+            let single_file = |name: &str| -> Result<PathBuf, BuildError> {
+                let rel = if dest_dir {
+                    format!("{base}/{name}")
+                } else {
+                    dest_abs.clone()
+                };
+                let p = cp.dest_path(&rel)?;
+                clear(&p)?;
+                Ok(p)
+            };
+            let finish_single = |p: &Path, mode: u32| -> Result<(), BuildError> {
+                let m = std::fs::metadata(p).map_err(BuildError::io("stat", p))?;
+                let mut a2 = attrs;
+                a2.chmod = Some(chmod.unwrap_or(mode));
+                Copier { attrs: a2, ..cp }.finish(p, &m, false)
+            };
             for s in &sources {
                 match s {
                     Source::Inline { name, content } => {
-                        let rel = if dest_dir {
-                            format!("{base}/{name}")
-                        } else {
-                            dest_abs.clone()
-                        };
-                        let p = cp.dest_path(&rel)?;
-                        clear(&p)?;
+                        let p = single_file(name)?;
                         std::fs::write(&p, content).map_err(BuildError::io("write", &p))?;
-                        let m = std::fs::metadata(&p).map_err(BuildError::io("stat", &p))?;
-                        let mut a2 = attrs;
-                        a2.chmod = Some(chmod.unwrap_or(0o644));
-                        Copier { attrs: a2, ..cp }.finish(&p, &m, false)?;
+                        finish_single(&p, 0o644)?;
                     }
                     Source::Download { file, name } => {
-                        let rel = if dest_dir {
-                            format!("{base}/{name}")
-                        } else {
-                            dest_abs.clone()
-                        };
-                        let p = cp.dest_path(&rel)?;
-                        clear(&p)?;
+                        let p = single_file(name)?;
                         std::fs::copy(file, &p).map_err(BuildError::io("write", &p))?;
-                        let m = std::fs::metadata(&p).map_err(BuildError::io("stat", &p))?;
-                        let mut a2 = attrs;
-                        a2.chmod = Some(chmod.unwrap_or(0o600));
-                        Copier { attrs: a2, ..cp }.finish(&p, &m, false)?;
+                        finish_single(&p, 0o600)?;
                     }
                     Source::Path {
                         host,

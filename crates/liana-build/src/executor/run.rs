@@ -122,19 +122,11 @@ impl Builder<'_> {
                         .target()
                         .map(String::from)
                         .unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{agents}"));
-                    match self.opts.ssh.get(&id) {
-                        Some(sock) => vols.push(ResolvedMount {
-                            source: sock.clone(),
-                            destination: t.clone(),
-                            read_only: false,
-                            options: Vec::new(),
-                        }),
-                        None if m.options.get("required").map(String::as_str) == Some("true") => {
-                            return Err(BuildError::Invalid(format!(
-                                "ssh agent {id:?} is required but no --ssh {id} was given"
-                            )))
-                        }
-                        None => continue,
+                    let given = self.opts.ssh.get(&id);
+                    if !provided(m, given, &t, false, vols, || {
+                        format!("ssh agent {id:?} is required but no --ssh {id} was given")
+                    })? {
+                        continue;
                     }
                     // The first agent is the process's SSH_AUTH_SOCK, as BuildKit sets it.
                     if agents == 0 {
@@ -149,19 +141,11 @@ impl Builder<'_> {
                         .target()
                         .map(String::from)
                         .unwrap_or_else(|| format!("/run/secrets/{id}"));
-                    match self.opts.secrets.get(&id) {
-                        Some(src) => vols.push(ResolvedMount {
-                            source: src.clone(),
-                            destination: t.clone(),
-                            read_only: true,
-                            options: Vec::new(),
-                        }),
-                        None if m.options.get("required").map(String::as_str) == Some("true") => {
-                            return Err(BuildError::Invalid(format!(
-                                "secret {id:?} is required but no --secret id={id} was given"
-                            )))
-                        }
-                        None => continue,
+                    let given = self.opts.secrets.get(&id);
+                    if !provided(m, given, &t, true, vols, || {
+                        format!("secret {id:?} is required but no --secret id={id} was given")
+                    })? {
+                        continue;
                     }
                     t
                 }
@@ -440,6 +424,33 @@ impl Builder<'_> {
             started.map(|()| (code, tail))
         });
         reader.map_err(BuildError::Runtime)
+    }
+}
+
+/// A secret or ssh mount: the file the build was given for it mounted at `target`
+/// (whether it was); none given is an error (`missing`) when the mount is `required`.
+fn provided(
+    m: &crate::parser::MountSpec,
+    given: Option<&PathBuf>,
+    target: &str,
+    read_only: bool,
+    vols: &mut Vec<ResolvedMount>,
+    missing: impl FnOnce() -> String,
+) -> Result<bool, BuildError> {
+    match given {
+        Some(src) => {
+            vols.push(ResolvedMount {
+                source: src.clone(),
+                destination: target.to_string(),
+                read_only,
+                options: Vec::new(),
+            });
+            Ok(true)
+        }
+        None if m.options.get("required").map(String::as_str) == Some("true") => {
+            Err(BuildError::Invalid(missing()))
+        }
+        None => Ok(false),
     }
 }
 

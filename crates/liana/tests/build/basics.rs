@@ -431,5 +431,10 @@ fn run_mount_ssh_agent() {
         "{}",
         bad.stderr
     );
+    // a key file (or anything but a socket) is named and refused
+    let not_sock = format!("default={}", ctx.join("Dockerfile").display());
+    let o = build(&l, &ctx, &["--ssh", &not_sock]);
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("is not a socket"), "{}", o.stderr);
     assert_clean(&l);
 }
